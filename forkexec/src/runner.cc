@@ -1,0 +1,469 @@
+// Parent side of forkexec: validation, the prepared plan, clone, and the sync protocol.
+#include "tracebox/forkexec/runner.h"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "child_plan.h"
+
+extern "C" long tracebox_clone3(clone_args* args, std::size_t size, int (*fn)(void*), void* arg);
+
+namespace tracebox::forkexec {
+namespace {
+
+using detail::ChildMount;
+using detail::ChildPlan;
+using detail::ChildRlimit;
+using detail::WireError;
+
+constexpr unsigned long kNamespaceFlags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUSER |
+                                          CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+                                          CLONE_NEWCGROUP;
+constexpr int kMaxFiles = 1024;  // the child's fd shuffle keeps one int per entry on its stack
+constexpr std::size_t kStackSize = 256 * 1024;
+
+bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+bool fd_open(int fd) { return fd >= 0 && ::fcntl(fd, F_GETFD) != -1; }
+
+// A child stack per thread, reused by every start() on that thread. Only touched pages cost
+// memory. With CLONE_VM|CLONE_VFORK the calling thread is suspended while the child runs on it;
+// with a plain clone the child runs on its own copy.
+class ChildStack {
+ public:
+  ChildStack() {
+    void* p = ::mmap(nullptr, kStackSize + kGuard, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw SystemError(errno, "mmap (child stack)");
+    ::mprotect(p, kGuard, PROT_NONE);  // stacks grow down: the guard is at the low end
+    base_ = static_cast<char*>(p);
+  }
+  ~ChildStack() { ::munmap(base_, kStackSize + kGuard); }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  std::uint64_t low() const { return reinterpret_cast<std::uint64_t>(base_ + kGuard); }
+
+ private:
+  static constexpr std::size_t kGuard = 4096;
+  char* base_ = nullptr;
+};
+
+ChildStack& thread_stack() {
+  thread_local ChildStack stack;
+  return stack;
+}
+
+int cap_last_cap() {
+  static const int value = [] {
+    std::ifstream in("/proc/sys/kernel/cap_last_cap");
+    int v = 63;
+    in >> v;
+    return in ? v : 63;
+  }();
+  return value;
+}
+
+// Everything the child reads, owned here and kept alive until the child has exec'd (vfork) or
+// been cloned with its own copy (plain clone).
+struct Prepared {
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::vector<std::vector<const char*>> prefixes;
+  std::vector<ChildMount> mounts;
+  std::vector<ChildRlimit> rlimits;
+  sock_fprog fprog{};
+  ChildPlan plan{};
+};
+
+const char* c_str_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+
+void prepare(const Runner& r, Prepared& p) {
+  for (const auto& a : r.args) p.argv.push_back(const_cast<char*>(a.c_str()));
+  p.argv.push_back(nullptr);
+  for (const auto& e : r.env) p.envp.push_back(const_cast<char*>(e.c_str()));
+  p.envp.push_back(nullptr);
+
+  p.prefixes.reserve(r.mounts.size());
+  for (const auto& m : r.mounts) {
+    auto& pre = p.prefixes.emplace_back();
+    for (const auto& s : m.prefixes) pre.push_back(s.c_str());
+    p.mounts.push_back(ChildMount{c_str_or_null(m.source), m.target.c_str(),
+                                  c_str_or_null(m.fstype), c_str_or_null(m.data), m.flags,
+                                  m.remount_flags, pre.data(), pre.size(), m.make_file});
+  }
+  for (const auto& l : r.rlimits) p.rlimits.push_back(ChildRlimit{l.resource, l.cur, l.max});
+  if (r.seccomp) p.fprog = r.seccomp->fprog();
+
+  ChildPlan& c = p.plan;
+  c.path = r.exec_fd >= 0 ? nullptr : (r.path.empty() ? r.args[0].c_str() : r.path.c_str());
+  c.exec_fd = r.exec_fd;
+  c.argv = p.argv.data();
+  c.envp = p.envp.data();
+  c.etxtbsy_retries = std::max(0, r.etxtbsy_retries);
+  c.exit_signal = r.exit_signal;
+
+  const bool new_pid = (r.clone_flags & CLONE_NEWPID) != 0;
+  c.pdeathsig = r.kill_with_parent.value_or(r.ptrace);
+  c.expected_ppid = new_pid ? 0 : ::getpid();
+  c.user_ns = (r.clone_flags & CLONE_NEWUSER) != 0;
+  c.sync = static_cast<bool>(r.sync);
+
+  if (r.credential) {
+    c.credential = true;
+    c.uid = r.credential->uid;
+    c.gid = r.credential->gid;
+    c.groups = r.credential->groups.data();
+    c.n_groups = r.credential->groups.size();
+    c.setgroups = !r.credential->no_setgroups;
+  }
+
+  c.files = r.files.data();
+  c.n_files = static_cast<int>(r.files.size());
+  c.high_fd = c.n_files + 2;  // above the table, the socket and the exec fd
+
+  c.ctty = r.ctty;
+  c.new_ns = (r.clone_flags & CLONE_NEWNS) != 0;
+  c.pivot_root = c_str_or_null(r.pivot_root);
+  c.mounts = p.mounts.data();
+  c.n_mounts = p.mounts.size();
+  c.hostname = c_str_or_null(r.hostname);
+  c.domainname = c_str_or_null(r.domainname);
+  c.work_dir = c_str_or_null(r.work_dir);
+  c.rlimits = p.rlimits.data();
+  c.n_rlimits = p.rlimits.size();
+
+  c.no_new_privs = r.no_new_privs || r.seccomp != nullptr;
+  const bool drop = r.drop_caps || r.credential.has_value();
+  c.drop_caps = drop && !r.unshare_cgroup_after_sync;
+  c.drop_caps_after_sync = drop && r.unshare_cgroup_after_sync;
+  c.unshare_cgroup_after_sync = r.unshare_cgroup_after_sync;
+  c.cap_last_cap = drop ? cap_last_cap() : 0;
+
+  c.ptrace = r.ptrace;
+  c.stop = r.stop_before_seccomp || (r.ptrace && r.seccomp != nullptr);
+  c.seccomp = r.seccomp ? &p.fprog : nullptr;
+}
+
+// Blocks every signal (glibc's internal ones too, hence the raw call) for the lifetime of the
+// object: no handler of the parent may run in a child that shares its memory.
+class BlockAllSignals {
+ public:
+  BlockAllSignals() {
+    std::uint64_t all = ~std::uint64_t{0};
+    ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old_, 8);
+  }
+  ~BlockAllSignals() { ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old_, nullptr, 8); }
+  BlockAllSignals(const BlockAllSignals&) = delete;
+  BlockAllSignals& operator=(const BlockAllSignals&) = delete;
+
+ private:
+  std::uint64_t old_ = 0;
+};
+
+// clone3 on a dedicated stack; falls back to clone(2) where clone3 is missing (kernels before
+// 5.3, or container runtimes whose own filter answers ENOSYS). Returns the pid or -errno.
+pid_t spawn(ChildPlan& plan, unsigned long flags, int cgroup_fd, int* pidfd) {
+  ChildStack& stack = thread_stack();
+  clone_args args{};
+  // CLONE_CLEAR_SIGHAND: the child starts with no handler of ours installed.
+  args.flags = flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);
+  args.exit_signal = static_cast<std::uint64_t>(plan.exit_signal);
+  args.stack = stack.low();
+  args.stack_size = kStackSize;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+  }
+  BlockAllSignals blocked;
+  plan.reset_handlers = false;
+  long pid = tracebox_clone3(&args, sizeof args, detail::child_main, &plan);
+  if (pid == -ENOSYS && cgroup_fd < 0) {
+    // glibc's clone() switches to the new stack itself and passes the pidfd through ptid; the
+    // child then resets every handler itself.
+    plan.reset_handlers = true;
+    int r = ::clone(detail::child_main, reinterpret_cast<char*>(stack.low() + kStackSize),
+                    static_cast<int>(flags | CLONE_PIDFD | static_cast<unsigned>(plan.exit_signal)),
+                    &plan, pidfd);
+    pid = r < 0 ? -errno : r;
+  }
+  return static_cast<pid_t>(pid);
+}
+
+std::string map_text(const std::vector<IdMap>& map, unsigned default_outside) {
+  if (map.empty()) return "0 " + std::to_string(default_outside) + " 1\n";
+  std::string text;
+  for (const auto& m : map) {
+    text += std::to_string(m.inside) + " " + std::to_string(m.outside) + " " +
+            std::to_string(m.count) + "\n";
+  }
+  return text;
+}
+
+int write_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int err = n < 0 ? errno : (static_cast<std::size_t>(n) == text.size() ? 0 : EIO);
+  ::close(fd);
+  return err;
+}
+
+// Writes uid_map, setgroups and gid_map; returns the failure (errno and which file) or none.
+std::optional<ChildError> write_id_maps(const Runner& r, pid_t pid) {
+  const std::string base = "/proc/" + std::to_string(pid) + "/";
+  if (int err = write_file(base + "uid_map", map_text(r.uid_map, ::geteuid())))
+    return ChildError{err, ErrorLocation::kIdMap, 0};
+  const bool allow = r.setgroups_allowed && !r.gid_map.empty();
+  if (int err = write_file(base + "setgroups", allow ? "allow" : "deny"))
+    return ChildError{err, ErrorLocation::kIdMap, 1};
+  if (int err = write_file(base + "gid_map", map_text(r.gid_map, ::getegid())))
+    return ChildError{err, ErrorLocation::kIdMap, 2};
+  return std::nullopt;
+}
+
+void send_word(int fd, std::int32_t word) {
+  // The child may already be gone; it then has nothing more to tell us either.
+  (void)::send(fd, &word, sizeof word, MSG_NOSIGNAL);
+}
+
+// One message from the child: nullopt on EOF (exec succeeded), else what it reported.
+std::optional<WireError> receive(int fd) {
+  WireError msg{};
+  ssize_t n;
+  do {
+    n = ::recv(fd, &msg, sizeof msg, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return std::nullopt;
+  if (n != static_cast<ssize_t>(sizeof msg)) {
+    return WireError{n < 0 ? errno : EPROTO, static_cast<std::uint32_t>(ErrorLocation::kSyncRead),
+                     0};
+  }
+  return msg;
+}
+
+ChildError to_child_error(const WireError& w) {
+  return ChildError{w.err, static_cast<ErrorLocation>(w.location), w.index};
+}
+
+}  // namespace
+
+Child& Child::operator=(Child&& other) noexcept {
+  if (this != &other) {
+    terminate();
+    pid_ = other.pid_;
+    pidfd_ = std::move(other.pidfd_);
+    sync_ = std::move(other.sync_);
+    reaped_ = other.reaped_;
+  }
+  return *this;
+}
+
+Child::~Child() { terminate(); }
+
+void Child::terminate() noexcept {
+  if (!pidfd_ || reaped_) return;
+  kill();
+  siginfo_t info{};
+  while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | __WALL) < 0 &&
+         errno == EINTR) {
+  }
+  reaped_ = true;
+}
+
+std::optional<ChildError> Child::read_exec_result() {
+  if (!sync_) return std::nullopt;
+  auto msg = receive(sync_.get());
+  sync_.reset();
+  if (!msg) return std::nullopt;
+  return to_child_error(*msg);
+}
+
+void Child::kill() const {
+  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+}
+
+Child::Exit Child::wait() {
+  Exit e{};
+  for (;;) {
+    // waitid(P_PIDFD) has no rusage; the five-argument raw waitid does.
+    long r = ::syscall(SYS_waitid, P_PIDFD, pidfd_.get(), &e.info, WEXITED | __WALL, &e.usage);
+    if (r == 0) break;
+    if (errno != EINTR) throw SystemError(errno, "waitid");
+  }
+  reaped_ = true;
+  return e;
+}
+
+pid_t Child::release() {
+  reaped_ = true;
+  sync_.reset();
+  pidfd_.reset();
+  return pid_;
+}
+
+std::string Runner::validate() const {
+  auto bad = [](const std::string& what) { return what; };
+  if (args.empty()) return bad("args: the argument list is empty (argv[0] is required)");
+  for (std::size_t i = 0; i < args.size(); ++i)
+    if (has_nul(args[i])) return bad("args[" + std::to_string(i) + "] contains a NUL byte");
+  for (std::size_t i = 0; i < env.size(); ++i)
+    if (has_nul(env[i])) return bad("env[" + std::to_string(i) + "] contains a NUL byte");
+  if (has_nul(path)) return bad("path contains a NUL byte");
+  if (exec_fd < 0 && path.empty() && args[0].empty())
+    return bad("args[0]: empty program path (set path or exec_fd)");
+  if (exec_fd != -1 && !fd_open(exec_fd))
+    return bad("exec_fd: fd " + std::to_string(exec_fd) + " is not open");
+  if (has_nul(work_dir)) return bad("work_dir contains a NUL byte");
+  if (has_nul(hostname) || has_nul(domainname)) return bad("hostname/domainname contains a NUL");
+  if (has_nul(pivot_root)) return bad("pivot_root contains a NUL byte");
+
+  if (files.size() > static_cast<std::size_t>(kMaxFiles))
+    return bad("files: more than " + std::to_string(kMaxFiles) + " entries");
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (files[i] == kCloseFd) continue;
+    if (files[i] < 0)
+      return bad("files[" + std::to_string(i) + "]: invalid fd " + std::to_string(files[i]));
+    if (!fd_open(files[i]))
+      return bad("files[" + std::to_string(i) + "]: fd " + std::to_string(files[i]) +
+                 " is not open");
+  }
+
+  if ((clone_flags & ~kNamespaceFlags) != 0)
+    return bad("clone_flags: only CLONE_NEW* namespace flags are accepted");
+  const bool new_ns = (clone_flags & CLONE_NEWNS) != 0;
+  const bool new_uts = (clone_flags & CLONE_NEWUTS) != 0;
+  const bool new_user = (clone_flags & CLONE_NEWUSER) != 0;
+  if (!mounts.empty() && !new_ns) return bad("mounts need CLONE_NEWNS");
+  if (!pivot_root.empty()) {
+    if (!new_ns) return bad("pivot_root needs CLONE_NEWNS");
+    if (pivot_root[0] != '/') return bad("pivot_root must be an absolute path: " + pivot_root);
+    struct stat st {};
+    if (::stat(pivot_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return bad("pivot_root: " + pivot_root + " is not a directory");
+  }
+  for (std::size_t i = 0; i < mounts.size(); ++i) {
+    const auto& m = mounts[i];
+    const std::string where = "mounts[" + std::to_string(i) + "]";
+    if (m.target.empty()) return bad(where + ": empty target");
+    if (has_nul(m.source) || has_nul(m.target) || has_nul(m.fstype) || has_nul(m.data))
+      return bad(where + " contains a NUL byte");
+    for (const auto& s : m.prefixes)
+      if (has_nul(s)) return bad(where + ": a directory to create contains a NUL byte");
+    if (!pivot_root.empty() && m.target[0] == '/')
+      return bad(where + ": target " + m.target + " must be relative to the new root");
+    if (!pivot_root.empty() &&
+        (m.target == ".." || m.target.starts_with("../") ||
+         m.target.find("/../") != std::string::npos || m.target.ends_with("/..")))
+      return bad(where + ": target " + m.target + " leaves the new root");
+  }
+  if ((!hostname.empty() || !domainname.empty()) && !new_uts)
+    return bad("hostname/domainname need CLONE_NEWUTS");
+  if ((!uid_map.empty() || !gid_map.empty()) && !new_user)
+    return bad("uid_map/gid_map need CLONE_NEWUSER");
+  for (std::size_t i = 0; i < rlimits.size(); ++i) {
+    if (rlimits[i].cur > rlimits[i].max)
+      return bad("rlimits[" + std::to_string(i) + "] " + rlimits[i].to_string() +
+                 ": soft limit above the hard limit");
+  }
+  if (seccomp && seccomp->instructions.empty()) return bad("seccomp: empty filter program");
+  if (seccomp && seccomp->instructions.size() > 4096)
+    return bad("seccomp: filter longer than 4096 instructions");
+  const bool stops = stop_before_seccomp || (ptrace && seccomp);
+  if (stops && (clone_flags & CLONE_NEWPID) != 0)
+    return bad("a self-stop cannot work as pid 1 of a new PID namespace (init ignores SIGSTOP)");
+  if (ctty && files.empty()) return bad("ctty needs a terminal as files[0]");
+  if (cgroup_fd != -1) {
+    struct stat st {};
+    if (::fstat(cgroup_fd, &st) != 0 || !S_ISDIR(st.st_mode))
+      return bad("cgroup_fd: fd " + std::to_string(cgroup_fd) + " is not an open directory");
+  }
+  if (etxtbsy_retries < 0) return bad("etxtbsy_retries must not be negative");
+  if (exit_signal < 0 || exit_signal > 64) return bad("exit_signal must be 0 to 64");
+  return {};
+}
+
+Child Runner::start() const {
+  if (std::string why = validate(); !why.empty()) throw ConfigError(why);
+
+  Prepared prepared;
+  prepare(*this, prepared);
+  ChildPlan& plan = prepared.plan;
+
+  // Without anything to do in the parent before exec, the child shares our memory and we sleep
+  // until it execs or exits (no page-table copy: a large host spawns as fast as a small one). It
+  // then reports a failure by writing into our memory. Otherwise it gets its own copy, since we
+  // keep running, and talks to us over a socket.
+  const bool interacts = plan.user_ns || plan.sync || plan.stop || plan.ptrace;
+  unsigned long flags = clone_flags;
+  UniqueFd parent_end, child_end;
+  WireError shared{};
+  if (interacts) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+      throw SystemError(errno, "socketpair");
+    parent_end.reset(sv[0]);
+    child_end.reset(sv[1]);
+  } else {
+    flags |= CLONE_VM | CLONE_VFORK;
+    plan.shared_error = &shared;
+  }
+  plan.sync_fd = child_end ? child_end.get() : -1;
+  plan.parent_fd = parent_end ? parent_end.get() : -1;
+  plan.exec_fd_target = plan.n_files + (plan.sync_fd >= 0 ? 1 : 0);
+  plan.close_from = plan.exec_fd_target + (exec_fd >= 0 ? 1 : 0);
+
+  int pidfd_raw = -1;
+  pid_t pid = spawn(plan, flags, cgroup_fd, &pidfd_raw);
+  child_end.reset();
+  if (pid < 0) throw StartError(ChildError{-pid, ErrorLocation::kClone, 0});
+
+  // From here on, `child` kills and reaps on any failure or exception.
+  Child child(pid, UniqueFd(pidfd_raw), UniqueFd());
+  if (!interacts) {
+    // The child has exec'd or died: it wrote `shared` before exiting if a step failed.
+    if (shared.err != 0) throw StartError(to_child_error(shared));
+    return child;
+  }
+
+  if (plan.user_ns) {
+    auto err = write_id_maps(*this, pid);
+    send_word(parent_end.get(), err ? err->err : 0);
+    if (err) throw StartError(*err);
+  }
+  if (plan.sync) {
+    auto msg = receive(parent_end.get());
+    if (!msg) throw StartError(ChildError{EPIPE, ErrorLocation::kSyncRead, 0});
+    if (msg->err != 0) throw StartError(to_child_error(*msg));
+    int err = sync(pid);
+    if (err != 0) {
+      send_word(parent_end.get(), err);
+      throw StartError(ChildError{err, ErrorLocation::kSyncCallback, 0});
+    }
+    send_word(parent_end.get(), 0);
+  }
+  if (plan.stop) {
+    // The child now stops itself for its tracer; the socket reports its exec later.
+    child.sync_ = std::move(parent_end);
+    return child;
+  }
+  if (auto msg = receive(parent_end.get())) throw StartError(to_child_error(*msg));
+  return child;
+}
+
+}  // namespace tracebox::forkexec

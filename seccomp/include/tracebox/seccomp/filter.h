@@ -1,0 +1,187 @@
+// A seccomp filter builder over libseccomp: per-syscall actions, argument conditions, every ABI
+// the machine can execute, and the BPF program that forkexec installs.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tracebox/util/error.h"
+
+namespace tracebox::seccomp {
+
+// What the kernel does with a syscall.
+struct Action {
+  enum class Kind : std::uint8_t {
+    kAllow,
+    kTrace,        // SECCOMP_RET_TRACE with a 16-bit tag the tracer reads back
+    kErrno,        // fail with the errno in `data`
+    kKillProcess,  // SIGSYS to the whole process
+    kKillThread,
+    kLog,     // allowed and logged by the kernel
+    kNotify,  // SECCOMP_RET_USER_NOTIF
+  };
+  Kind kind = Kind::kKillProcess;
+  std::uint16_t data = 0;  // tag for kTrace, errno for kErrno
+
+  static constexpr Action allow() { return {Kind::kAllow, 0}; }
+  static constexpr Action trace(std::uint16_t tag) { return {Kind::kTrace, tag}; }
+  static constexpr Action error(std::uint16_t err) { return {Kind::kErrno, err}; }
+  static constexpr Action kill_process() { return {Kind::kKillProcess, 0}; }
+  static constexpr Action kill_thread() { return {Kind::kKillThread, 0}; }
+  static constexpr Action log() { return {Kind::kLog, 0}; }
+  static constexpr Action notify() { return {Kind::kNotify, 0}; }
+
+  // "allow", "trace(7)", "errno(EPERM)", "kill_process", ...
+  std::string to_string() const;
+  // The SECCOMP_RET_* value.
+  std::uint32_t to_ret() const;
+  friend bool operator==(const Action&, const Action&) = default;
+};
+
+// Tags at or above kReservedTagBase are the library's own: user rules use smaller tags or the
+// kTag* values below (add() refuses other reserved tags).
+inline constexpr std::uint16_t kReservedTagBase = 0xff00;
+// A syscall no rule allows (the default action in tracer mode).
+inline constexpr std::uint16_t kTagDefault = 0xffff;
+// A syscall that a rule forbids outright (kill rules in tracer mode, fail-closed defaults).
+inline constexpr std::uint16_t kTagViolation = 0xfffe;
+// A syscall from an ABI the policy does not enforce (i386 or x32 on x86_64).
+inline constexpr std::uint16_t kTagBadArch = 0xfffd;
+
+// A condition on one syscall argument, as libseccomp compares them (64-bit values).
+struct ArgCondition {
+  enum class Op : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe, kMaskedEq };
+  unsigned arg = 0;  // 0..5
+  Op op = Op::kEq;
+  std::uint64_t value = 0;
+  std::uint64_t mask = 0;  // kMaskedEq: (arg & mask) == value
+
+  static ArgCondition eq(unsigned arg, std::uint64_t v) { return {arg, Op::kEq, v, 0}; }
+  static ArgCondition ne(unsigned arg, std::uint64_t v) { return {arg, Op::kNe, v, 0}; }
+  static ArgCondition lt(unsigned arg, std::uint64_t v) { return {arg, Op::kLt, v, 0}; }
+  static ArgCondition le(unsigned arg, std::uint64_t v) { return {arg, Op::kLe, v, 0}; }
+  static ArgCondition gt(unsigned arg, std::uint64_t v) { return {arg, Op::kGt, v, 0}; }
+  static ArgCondition ge(unsigned arg, std::uint64_t v) { return {arg, Op::kGe, v, 0}; }
+  static ArgCondition masked_eq(unsigned arg, std::uint64_t mask, std::uint64_t v) {
+    return {arg, Op::kMaskedEq, v, mask};
+  }
+
+  // Whether `x` satisfies the condition (compared as 64-bit values).
+  bool holds(std::uint64_t x) const;
+  // "arg1 < 0x100000", "arg0 & 0x800000 == 0", ...
+  std::string to_string() const;
+  friend bool operator==(const ArgCondition&, const ArgCondition&) = default;
+};
+
+// A built BPF program, ready for seccomp(SECCOMP_SET_MODE_FILTER).
+struct Program {
+  std::vector<sock_filter> instructions;
+  // Some rule uses Action::notify(): install with SECCOMP_FILTER_FLAG_NEW_LISTENER.
+  bool uses_notify = false;
+
+  // Points into `instructions`; valid while this Program lives unchanged.
+  sock_fprog fprog() const;
+  // One line per instruction, for tests and logs.
+  std::string to_text() const;
+};
+
+// The filter's failure to build: an unknown syscall name (named in the message), a conflicting
+// rule, or a libseccomp error.
+class BuildError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Collects rules; the first error is sticky and thrown by build().
+//
+// Several rules for one syscall. The rules of a syscall are alternatives: a call gets the action
+// of the rule whose conditions all hold, or the default action when none holds.
+//  - Rules with the same action add up (a call matching any of them gets that action); an
+//    unconditional rule makes the conditional ones with its action redundant.
+//  - Rules with different actions must exclude each other, visibly on one argument: for some
+//    argument both rules compare, no value satisfies both comparisons (arg1 < N and arg1 >= N;
+//    masked_eq patterns that differ on a common mask bit; eq against a value the other rejects).
+//    Otherwise build() throws BuildError naming the syscall and both rules; in particular an
+//    unconditional rule cannot be combined with a rule with another action.
+//  - A rule with the default action is accepted (and needs no BPF): it documents the calls that
+//    fall through to the default, and takes part in the exclusion check.
+//  - Two conditions on one argument in one rule are merged when one comparison expresses both
+//    (eq with anything, masked_eq with masked_eq); a rule that can never match is dropped; other
+//    combinations throw BuildError (libseccomp compares each argument once per rule).
+//
+// ABIs. On x86_64 the i386 (`int 0x80`) and x32 ABIs get `bad_arch_action` unless
+// enforce_compat_abis(true), which adds each rule with the ABI's own syscall numbers (a name the
+// ABI lacks just has no rule there). Conditions compare the ABI's own argument registers, as the
+// kernel reads them: on i386 the low 32 bits (arg < 2^32 + 5 always holds there, arg >= 2^32
+// never). Where BPF cannot see the arguments as the kernel reads them (every x32 syscall, whose
+// 64-bit registers libseccomp compares on their low half; i386 socket and ipc calls, which also
+// arrive multiplexed through socketcall/ipc; i386's old mmap and select, which take a struct
+// pointer), a syscall with conditional rules gets one unconditional rule with the most
+// restrictive of its actions and the default action (kernel precedence: kill > errno > notify >
+// trace > log > allow), so that no ABI gets more than the native one.
+class Builder {
+ public:
+  Builder();
+  ~Builder();
+  Builder(Builder&&) noexcept;
+  Builder& operator=(Builder&&) noexcept;
+
+  // The action for syscalls no rule names (default: kill_process).
+  Builder& default_action(Action action);
+  // `action` for `syscall` (a name resolved per ABI by libseccomp), when every condition holds.
+  // A name that no enforced ABI knows makes build() throw BuildError naming it.
+  Builder& add(std::string_view syscall, Action action, std::vector<ArgCondition> conditions = {});
+  // Compat ABIs (i386 `int 0x80` and x32 on x86_64, arm on aarch64): when enforced, every rule is
+  // added for them too, with their own numbers; otherwise any syscall from them gets
+  // `bad_arch_action`.
+  Builder& enforce_compat_abis(bool enforce);
+  // The action for a syscall from an ABI the filter does not enforce (default: kill_process).
+  Builder& bad_arch_action(Action action);
+  // Wraps the user policy with the fail-closed defaults a traced run needs:
+  //  - clone with CLONE_UNTRACED in its flags is trace(kTagViolation); every clone rule of the
+  //    policy is narrowed to calls without it (an unconditional allow becomes "allow when
+  //    (flags & CLONE_UNTRACED) == 0");
+  //  - clone3 fails with ENOSYS whatever the policy says (its flags are in memory, out of BPF's
+  //    reach; libc then falls back to clone);
+  //  - unless the policy names them: seccomp is trace(kTagViolation), and so is prctl with
+  //    PR_SET_SECCOMP (the policy's prctl rules are narrowed to other options, compared on the
+  //    low 32 bits as the kernel reads the int); ptrace, process_vm_writev, bpf, userfaultfd and
+  //    perf_event_open are trace(kTagViolation); io_uring_setup/enter/register fail with ENOSYS;
+  //  - kill actions of rules become trace(kTagViolation); a kill default becomes
+  //    trace(kTagDefault) and a kill bad-arch action trace(kTagBadArch), so that the tracer can
+  //    report them (other default and bad-arch actions are kept).
+  Builder& for_tracer(bool enabled);
+
+  // The filter, optimised as a binary tree of syscall numbers; syscall -1 is allowed so that a
+  // tracer can skip a call. Throws BuildError.
+  Program build() const;
+  // libseccomp's pseudo-filter-code listing of the same filter. Throws BuildError.
+  std::string to_pfc() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// libseccomp's token for x32 (AUDIT_ARCH_X86_64 without the 64-bit flag). The kernel reports an
+// x32 syscall as AUDIT_ARCH_X86_64 with bit 30 set in its number.
+inline constexpr std::uint32_t kArchX32 = 0x4000003e;
+
+// Name of syscall `nr` for the AUDIT_ARCH value `arch` (as PTRACE_GET_SYSCALL_INFO reports it;
+// x32 numbers carry bit 30 on AUDIT_ARCH_X86_64), or "" when unknown.
+std::string syscall_name(std::uint32_t arch, long nr);
+// Number of `name` for `arch` (an AUDIT_ARCH value, or kArchX32: the number then carries bit 30),
+// or -1 when the arch has no such syscall.
+long syscall_number(std::uint32_t arch, std::string_view name);
+// The AUDIT_ARCH value of this process's ABI (libseccomp's native arch).
+std::uint32_t native_arch();
+// "x86_64", "i386", "x32", "aarch64", ... for an AUDIT_ARCH value (x32 when `arch` is
+// AUDIT_ARCH_X86_64 and `nr` has bit 30, or `arch` is kArchX32); "arch 0x..." when unknown.
+std::string arch_name(std::uint32_t arch, long nr = 0);
+
+}  // namespace tracebox::seccomp

@@ -1,0 +1,527 @@
+// The filter builder. build() turns the user's rules into one rule list per ABI (tracer defaults
+// added, conditions rewritten to what the ABI's kernel reads, exclusion checked), gives each list
+// to its own single-ABI libseccomp context, merges the contexts and exports the BPF.
+#include "tracebox/seccomp/filter.h"
+
+#include <fmt/format.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "rules.h"
+#include "tracebox/util/unique_fd.h"
+
+namespace tracebox::seccomp {
+
+namespace {
+
+using detail::complement;
+using detail::describe;
+using detail::exclusive;
+using detail::kMax32;
+using detail::kMax64;
+using detail::narrow;
+using detail::Narrowed;
+using detail::Rule;
+using Cond = ArgCondition;
+using Op = ArgCondition::Op;
+
+constexpr Action kViolation = Action::trace(kTagViolation);
+
+bool is_kill(const Action& a) {
+  return a.kind == Action::Kind::kKillProcess || a.kind == Action::Kind::kKillThread;
+}
+
+// Higher is more restrictive: the kernel keeps the action whose SECCOMP_RET_ACTION_FULL value is
+// the lowest as a signed number (seccomp_run_filters), kill_process first, allow last.
+std::int64_t precedence(const Action& a) {
+  return -std::int64_t{static_cast<std::int32_t>(a.to_ret() & SECCOMP_RET_ACTION_FULL)};
+}
+
+// ---- Architectures ----
+
+// The ABIs other than the native one that the kernel executes for a process of this machine.
+std::vector<std::uint32_t> compat_arches(std::uint32_t native) {
+  if (native == SCMP_ARCH_X86_64) return {SCMP_ARCH_X86, SCMP_ARCH_X32};
+  if (native == SCMP_ARCH_AARCH64) return {SCMP_ARCH_ARM};
+  return {};
+}
+
+// libseccomp compares only the low 32 bits of arguments on these ABIs.
+bool compares_32bit(std::uint32_t arch) {
+  return (arch & __AUDIT_ARCH_64BIT) == 0 || (arch & __AUDIT_ARCH_CONVENTION_MIPS64_N32) != 0;
+}
+
+// clone's flags: the first argument, except on s390 where the stack comes first.
+unsigned clone_flags_arg(std::uint32_t arch) {
+  return arch == SCMP_ARCH_S390 || arch == SCMP_ARCH_S390X ? 1 : 0;
+}
+
+// A pseudo number for a socket or ipc call that libseccomp adds as both the direct syscall and
+// the socketcall/ipc multiplexer (i386 and a few other 32-bit ABIs).
+bool multiplexed(int nr) {
+  return (nr <= __PNR_socket && nr >= __PNR_sendmmsg) || (nr <= __PNR_semop && nr >= __PNR_shmctl);
+}
+
+bool exists(std::uint32_t arch, const std::string& name) {
+  const int nr = seccomp_syscall_resolve_name_arch(arch, name.c_str());
+  return nr >= 0 || multiplexed(nr);
+}
+
+// libseccomp's arch names; seccomp_arch_resolve_name() gives their tokens.
+constexpr const char* kArchNames[] = {
+    "x86_64",   "x86",       "x32",         "aarch64", "arm",      "riscv64", "ppc64le",
+    "ppc64",    "ppc",       "s390x",       "s390",    "mips",     "mipsel",  "mips64",
+    "mipsel64", "mips64n32", "mipsel64n32", "parisc",  "parisc64",
+};
+
+// The libseccomp token for an AUDIT_ARCH value and syscall number (x32 numbers carry bit 30).
+std::uint32_t token_for(std::uint32_t arch, long nr) {
+  constexpr long kX32Bit = 0x40000000;
+  return arch == AUDIT_ARCH_X86_64 && nr >= 0 && (nr & kX32Bit) != 0 ? kArchX32 : arch;
+}
+
+// ---- Per-ABI rule lists ----
+
+// What the Builder collected.
+struct Spec {
+  Action default_action = Action::kill_process();
+  Action bad_arch_action = Action::kill_process();
+  bool compat = false;
+  bool tracer = false;
+  std::vector<Rule> rules;  // as given: conditions not yet merged
+  std::string error;        // the first add() error, thrown by build()
+
+  bool named(std::string_view syscall) const {
+    return std::any_of(rules.begin(), rules.end(),
+                       [&](const Rule& r) { return r.syscall == syscall; });
+  }
+  // The default action after the tracer's rewrite.
+  Action effective_default() const {
+    return tracer && is_kill(default_action) ? Action::trace(kTagDefault) : default_action;
+  }
+  Action effective_bad_arch() const {
+    return tracer && is_kill(bad_arch_action) ? Action::trace(kTagBadArch) : bad_arch_action;
+  }
+};
+
+// Calls of `syscall` matching `guard` (a masked_eq) get `action`; every other rule of `syscall`
+// is narrowed to the calls that do not match it.
+void add_guard(std::vector<Rule>& rules, const std::string& syscall, const Cond& guard,
+               Action action, std::uint64_t max, std::string_view why) {
+  std::vector<Rule> out;
+  for (Rule& r : rules) {
+    if (r.syscall != syscall) {
+      out.push_back(std::move(r));
+      continue;
+    }
+    for (const Cond& piece : complement(guard)) {
+      Rule narrowed = r;
+      switch (narrow(narrowed, piece, max)) {
+        case Narrowed::kOk:
+          if (std::find(out.begin(), out.end(), narrowed) == out.end())
+            out.push_back(std::move(narrowed));
+          break;
+        case Narrowed::kNever:
+          break;
+        case Narrowed::kCannot:
+          throw BuildError(fmt::format(
+              "rule for '{}' ({}) compares arg{} in a way that cannot be combined with {}", syscall,
+              describe(r), guard.arg, why));
+      }
+    }
+  }
+  Rule guarded{syscall, action, {}};
+  if (narrow(guarded, guard, max) == Narrowed::kOk) out.push_back(std::move(guarded));
+  rules = std::move(out);
+}
+
+// The fail-closed defaults of a traced run (see Builder::for_tracer).
+void add_tracer_defaults(const Spec& s, std::vector<Rule>& rules, std::uint32_t arch,
+                         std::uint64_t max) {
+  // A CLONE_UNTRACED child would not be attached to the tracer.
+  add_guard(rules, "clone", Cond::masked_eq(clone_flags_arg(arch), CLONE_UNTRACED, CLONE_UNTRACED),
+            kViolation, max, "the tracer's CLONE_UNTRACED check");
+  // clone3's flags are in memory where BPF cannot read them; ENOSYS makes libc use clone.
+  std::erase_if(rules, [](const Rule& r) { return r.syscall == "clone3"; });
+  rules.push_back({"clone3", Action::error(ENOSYS), {}});
+  if (!s.named("seccomp")) {
+    rules.push_back({"seccomp", kViolation, {}});
+    // prctl's option is an int: the kernel reads the low 32 bits only.
+    add_guard(rules, "prctl", Cond::masked_eq(0, kMax32, PR_SET_SECCOMP), kViolation, max,
+              "the tracer's PR_SET_SECCOMP check");
+  }
+  static const std::pair<const char*, Action> kDeniedUnlessNamed[] = {
+      {"ptrace", kViolation},
+      {"process_vm_writev", kViolation},
+      {"bpf", kViolation},
+      {"userfaultfd", kViolation},
+      {"perf_event_open", kViolation},
+      // io_uring operations bypass seccomp; runtimes that probe for it fall back on ENOSYS.
+      {"io_uring_setup", Action::error(ENOSYS)},
+      {"io_uring_enter", Action::error(ENOSYS)},
+      {"io_uring_register", Action::error(ENOSYS)},
+  };
+  for (const auto& [name, action] : kDeniedUnlessNamed)
+    if (!s.named(name)) rules.push_back({name, action, {}});
+}
+
+std::vector<Rule> rules_for_abi(const Spec& s, std::uint32_t arch) {
+  const std::uint64_t max = compares_32bit(arch) ? kMax32 : kMax64;
+  std::vector<Rule> rules;
+  for (const Rule& given : s.rules) {
+    Rule r{given.syscall, s.tracer && is_kill(given.action) ? kViolation : given.action, {}};
+    bool possible = true;
+    for (const Cond& c : given.conds) {
+      const Narrowed n = narrow(r, c, max);
+      if (n == Narrowed::kCannot)
+        throw BuildError(fmt::format(
+            "rule for '{}' compares arg{} twice ({}), which one libseccomp comparison cannot "
+            "express; split it into two rules",
+            given.syscall, c.arg, describe(given)));
+      possible = possible && n == Narrowed::kOk;
+    }
+    if (possible) rules.push_back(std::move(r));
+  }
+  if (s.tracer) add_tracer_defaults(s, rules, arch, max);
+  std::erase_if(rules, [&](const Rule& r) { return !exists(arch, r.syscall); });
+  return rules;
+}
+
+void check_exclusive(const std::vector<Rule>& rules, std::uint32_t arch) {
+  for (std::size_t i = 0; i < rules.size(); ++i)
+    for (std::size_t j = i + 1; j < rules.size(); ++j) {
+      const Rule& a = rules[i];
+      const Rule& b = rules[j];
+      if (a.syscall != b.syscall || a.action == b.action || exclusive(a, b)) continue;
+      throw BuildError(fmt::format(
+          "rules for '{}' on {} may both match with different actions: {}; {}. Rules with "
+          "different actions for one syscall must exclude each other on an argument they "
+          "both compare",
+          a.syscall, arch_name(arch), describe(a), describe(b)));
+    }
+}
+
+// Whether BPF sees the arguments of `syscall` as the kernel reads them on `arch`. Not on x32
+// (libseccomp compares the low half of its 64-bit registers), nor where the arguments are in
+// memory: multiplexed socket/ipc calls, i386's old mmap and select.
+bool arguments_visible(std::uint32_t arch, const std::string& syscall) {
+  if (arch == kArchX32) return false;
+  if (arch == SCMP_ARCH_X86 && (syscall == "mmap" || syscall == "select")) return false;
+  return !multiplexed(seccomp_syscall_resolve_name_arch(arch, syscall.c_str()));
+}
+
+// A syscall whose arguments BPF cannot see, and which has conditional rules, gets the most
+// restrictive of its actions and the default action, unconditionally.
+void collapse_invisible(std::vector<Rule>& rules, std::uint32_t arch, const Action& def) {
+  std::vector<Rule> out;
+  for (const Rule& r : rules) {
+    if (arguments_visible(arch, r.syscall) ||
+        std::none_of(rules.begin(), rules.end(),
+                     [&](const Rule& o) { return o.syscall == r.syscall && !o.conds.empty(); })) {
+      out.push_back(r);
+      continue;
+    }
+    if (std::any_of(out.begin(), out.end(), [&](const Rule& o) { return o.syscall == r.syscall; }))
+      continue;  // collapsed at its first rule
+    Action strictest = def;
+    for (const Rule& o : rules)
+      if (o.syscall == r.syscall && precedence(o.action) > precedence(strictest))
+        strictest = o.action;
+    out.push_back({r.syscall, strictest, {}});
+  }
+  rules = std::move(out);
+}
+
+// ---- libseccomp ----
+
+struct ContextDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+using Context = std::unique_ptr<void, ContextDeleter>;
+
+void check(int rc, std::string_view what) {
+  if (rc < 0) throw BuildError(fmt::format("libseccomp: {}: {}", what, errno_text(-rc)));
+}
+
+Context new_context(std::uint32_t arch, bool native, const Spec& s) {
+  const Action def = s.effective_default();
+  const Action bad_arch = s.effective_bad_arch();
+  Context ctx(seccomp_init(def.to_ret()));
+  if (!ctx) throw BuildError("libseccomp: seccomp_init failed for " + def.to_string());
+  if (!native) {
+    check(seccomp_arch_add(ctx.get(), arch), "seccomp_arch_add");
+    check(seccomp_arch_remove(ctx.get(), SCMP_ARCH_NATIVE), "seccomp_arch_remove");
+  }
+  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, bad_arch.to_ret()),
+        "bad-arch action " + bad_arch.to_string());
+  // forkexec sets no_new_privs itself, before installing the program.
+  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "SCMP_FLTATR_CTL_NNP");
+  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_API_TSKIP, 1), "SCMP_FLTATR_API_TSKIP");
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 5)
+  // A binary tree of syscall numbers instead of a linear list.
+  check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2), "SCMP_FLTATR_CTL_OPTIMIZE");
+#endif
+  return ctx;
+}
+
+void add_rules(void* ctx, const std::vector<Rule>& rules, std::uint32_t arch, const Action& def) {
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const Rule& r = rules[i];
+    if (r.action == def) continue;  // libseccomp refuses these: the default does it
+    if (std::find(rules.begin(), rules.begin() + static_cast<long>(i), r) != rules.begin() + i)
+      continue;
+    std::vector<scmp_arg_cmp> cmps;
+    for (const Cond& c : r.conds) {
+      constexpr scmp_compare kOps[] = {SCMP_CMP_EQ, SCMP_CMP_NE, SCMP_CMP_LT,       SCMP_CMP_LE,
+                                       SCMP_CMP_GT, SCMP_CMP_GE, SCMP_CMP_MASKED_EQ};
+      const bool masked = c.op == Op::kMaskedEq;
+      cmps.push_back(
+          {c.arg, kOps[static_cast<int>(c.op)], masked ? c.mask : c.value, masked ? c.value : 0});
+    }
+    // libseccomp takes the native (or pseudo) number and translates it by name for the ABI.
+    const int nr = seccomp_syscall_resolve_name(r.syscall.c_str());
+    check(seccomp_rule_add_array(ctx, r.action.to_ret(), nr, static_cast<unsigned>(cmps.size()),
+                                 cmps.data()),
+          fmt::format("rule for '{}' on {} ({})", r.syscall, arch_name(arch), describe(r)));
+  }
+  // A tracer skips a syscall by setting its number to -1; the filter then runs on -1.
+  if (def != Action::allow())
+    check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, -1, 0), "rule for syscall -1");
+}
+
+void check_names(const Spec& s, const std::vector<std::uint32_t>& arches) {
+  for (const Rule& r : s.rules) {
+    if (std::any_of(arches.begin(), arches.end(),
+                    [&](std::uint32_t a) { return exists(a, r.syscall); }))
+      continue;
+    if (seccomp_syscall_resolve_name(r.syscall.c_str()) == __NR_SCMP_ERROR)
+      throw BuildError(fmt::format("unknown syscall '{}'", r.syscall));
+    std::string where;
+    for (std::uint32_t a : arches) where += (where.empty() ? "" : ", ") + arch_name(a);
+    throw BuildError(fmt::format("syscall '{}' does not exist on {}", r.syscall, where));
+  }
+}
+
+Context compile(const Spec& s) {
+  if (!s.error.empty()) throw BuildError(s.error);
+  const std::uint32_t native = seccomp_arch_native();
+  std::vector<std::uint32_t> arches{native};
+  if (s.compat)
+    for (std::uint32_t a : compat_arches(native)) arches.push_back(a);
+  check_names(s, arches);
+  const Action def = s.effective_default();
+  Context filter;
+  for (std::uint32_t arch : arches) {
+    std::vector<Rule> rules = rules_for_abi(s, arch);
+    check_exclusive(rules, arch);
+    collapse_invisible(rules, arch, def);
+    Context ctx = new_context(arch, arch == native, s);
+    add_rules(ctx.get(), rules, arch, def);
+    if (!filter) {
+      filter = std::move(ctx);
+      continue;
+    }
+    check(seccomp_merge(filter.get(), ctx.get()), "seccomp_merge");
+    (void)ctx.release();  // seccomp_merge consumed it
+  }
+  return filter;
+}
+
+// Runs one of libseccomp's export functions into a memfd and returns what it wrote.
+std::string export_to_string(int (*fn)(const scmp_filter_ctx, int), void* ctx, const char* what) {
+  UniqueFd fd(::memfd_create("tracebox-seccomp", MFD_CLOEXEC));
+  if (!fd) throw BuildError(fmt::format("memfd_create: {}", errno_text(errno)));
+  check(fn(ctx, fd.get()), what);
+  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
+  std::string out(size > 0 ? static_cast<std::size_t>(size) : 0, '\0');
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n =
+        ::pread(fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw BuildError(fmt::format("reading the {} output: {}", what, errno_text(errno)));
+    done += static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- Action, ArgCondition ----
+
+std::string Action::to_string() const {
+  switch (kind) {
+    case Kind::kAllow:
+      return "allow";
+    case Kind::kTrace:
+      switch (data) {
+        case kTagDefault:
+          return "trace(default)";
+        case kTagViolation:
+          return "trace(violation)";
+        case kTagBadArch:
+          return "trace(bad_arch)";
+        default:
+          return fmt::format("trace({})", data);
+      }
+    case Kind::kErrno:
+      return fmt::format("errno({})", errno_name(data));
+    case Kind::kKillProcess:
+      return "kill_process";
+    case Kind::kKillThread:
+      return "kill_thread";
+    case Kind::kLog:
+      return "log";
+    case Kind::kNotify:
+      return "notify";
+  }
+  return "unknown";
+}
+
+std::uint32_t Action::to_ret() const {
+  switch (kind) {
+    case Kind::kAllow:
+      return SECCOMP_RET_ALLOW;
+    case Kind::kTrace:
+      return SECCOMP_RET_TRACE | data;
+    case Kind::kErrno:
+      return SECCOMP_RET_ERRNO | data;
+    case Kind::kKillProcess:
+      return SECCOMP_RET_KILL_PROCESS;
+    case Kind::kKillThread:
+      return SECCOMP_RET_KILL_THREAD;
+    case Kind::kLog:
+      return SECCOMP_RET_LOG;
+    case Kind::kNotify:
+      return SECCOMP_RET_USER_NOTIF;
+  }
+  return SECCOMP_RET_KILL_PROCESS;
+}
+
+// ---- Builder ----
+
+struct Builder::State : Spec {};
+
+Builder::Builder() : state_(std::make_unique<State>()) {}
+Builder::~Builder() = default;
+Builder::Builder(Builder&&) noexcept = default;
+Builder& Builder::operator=(Builder&&) noexcept = default;
+
+namespace {
+// Tags at or above kReservedTagBase other than the library's own would be misread by the tracer.
+std::string check_tag(const Action& a) {
+  if (a.kind != Action::Kind::kTrace || a.data < kReservedTagBase || a.data == kTagDefault ||
+      a.data == kTagViolation || a.data == kTagBadArch)
+    return {};
+  return fmt::format("trace tag {:#x} is reserved (user tags are below {:#x})", a.data,
+                     kReservedTagBase);
+}
+}  // namespace
+
+Builder& Builder::default_action(Action action) {
+  if (state_->error.empty()) state_->error = check_tag(action);
+  state_->default_action = action;
+  return *this;
+}
+
+Builder& Builder::add(std::string_view syscall, Action action,
+                      std::vector<ArgCondition> conditions) {
+  if (!state_->error.empty()) return *this;
+  std::string error = check_tag(action);
+  for (const ArgCondition& c : conditions)
+    if (c.arg > 5 && error.empty())
+      error = fmt::format("argument index {} is out of range (0..5)", c.arg);
+  if (!error.empty()) {
+    state_->error = fmt::format("rule for '{}': {}", syscall, error);
+    return *this;
+  }
+  state_->rules.push_back({std::string(syscall), action, std::move(conditions)});
+  return *this;
+}
+
+Builder& Builder::enforce_compat_abis(bool enforce) {
+  state_->compat = enforce;
+  return *this;
+}
+
+Builder& Builder::bad_arch_action(Action action) {
+  if (state_->error.empty()) state_->error = check_tag(action);
+  state_->bad_arch_action = action;
+  return *this;
+}
+
+Builder& Builder::for_tracer(bool enabled) {
+  state_->tracer = enabled;
+  return *this;
+}
+
+Program Builder::build() const {
+  const Context filter = compile(*state_);
+  const std::string bytes =
+      export_to_string(seccomp_export_bpf, filter.get(), "seccomp_export_bpf");
+  if (bytes.size() % sizeof(sock_filter) != 0)
+    throw BuildError("libseccomp: seccomp_export_bpf wrote a partial instruction");
+  Program program;
+  program.instructions.resize(bytes.size() / sizeof(sock_filter));
+  std::memcpy(program.instructions.data(), bytes.data(), bytes.size());
+  const auto notify = [](const Action& a) { return a.kind == Action::Kind::kNotify; };
+  program.uses_notify = notify(state_->default_action) || notify(state_->bad_arch_action) ||
+                        std::any_of(state_->rules.begin(), state_->rules.end(),
+                                    [&](const Rule& r) { return notify(r.action); });
+  return program;
+}
+
+std::string Builder::to_pfc() const {
+  const Context filter = compile(*state_);
+  return export_to_string(seccomp_export_pfc, filter.get(), "seccomp_export_pfc");
+}
+
+// ---- Names and numbers ----
+
+std::string syscall_name(std::uint32_t arch, long nr) {
+  if (nr < 0 || nr > INT32_MAX) return {};
+  char* name = seccomp_syscall_resolve_num_arch(token_for(arch, nr), static_cast<int>(nr));
+  if (name == nullptr) return {};
+  std::string out(name);
+  std::free(name);
+  return out;
+}
+
+long syscall_number(std::uint32_t arch, std::string_view name) {
+  const std::string n(name);
+  const int nr = seccomp_syscall_resolve_name_arch(arch, n.c_str());
+  if (nr >= 0) return nr;
+  if (!multiplexed(nr)) return -1;
+  // libseccomp names the multiplexed call; the direct syscall (i386 socket = 359) is found by
+  // resolving numbers back to names.
+  for (int candidate = 0; candidate < 1024; ++candidate)
+    if (syscall_name(arch, candidate) == n) return candidate;
+  return -1;
+}
+
+std::uint32_t native_arch() {
+  const std::uint32_t token = seccomp_arch_native();
+  return token == kArchX32 ? AUDIT_ARCH_X86_64 : token;
+}
+
+std::string arch_name(std::uint32_t arch, long nr) {
+  const std::uint32_t token = token_for(arch, nr);
+  for (const char* name : kArchNames)
+    if (seccomp_arch_resolve_name(name) == token)
+      return std::string_view(name) == "x86" ? "i386" : name;
+  return fmt::format("arch {:#010x}", arch);
+}
+
+}  // namespace tracebox::seccomp

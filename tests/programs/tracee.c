@@ -1,0 +1,179 @@
+// Programs for the tracer tests: tracee MODE [ARGS...]. Results go to stdout, one per line.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+// Prints "ret=<value>" or "err=<ENAME>" for a raw syscall result.
+static void report(long r) {
+  if (r < 0) {
+    printf("err=%s\n", strerrorname_np(errno));
+  } else {
+    printf("ret=%ld\n", r);
+  }
+  fflush(stdout);
+}
+
+// A few syscalls by name, made raw (no libc caching), with harmless arguments.
+static long call(const char* name) {
+  if (strcmp(name, "getuid") == 0) return syscall(SYS_getuid);
+  if (strcmp(name, "getgid") == 0) return syscall(SYS_getgid);
+  if (strcmp(name, "getppid") == 0) return syscall(SYS_getppid) > 0 ? 1 : 0;
+  if (strcmp(name, "getpgrp") == 0) return syscall(SYS_getpgrp) > 0 ? 1 : 0;
+  if (strcmp(name, "sched_yield") == 0) return syscall(SYS_sched_yield);
+  if (strcmp(name, "getcwd") == 0) {
+    char buf[256];
+    return syscall(SYS_getcwd, buf, sizeof buf) > 0 ? 1 : -1;
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+static void* thread_call(void* name) {
+  report(call((const char*)name));
+  return NULL;
+}
+
+static volatile unsigned long sink;
+
+static void spin_ms(long ms) {
+  struct timespec start, now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+  for (;;) {
+    for (int i = 0; i < 100000; ++i) sink += (unsigned long)i;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (ms >= 0 && elapsed >= ms) return;
+  }
+}
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 100;
+  const char* mode = argv[1];
+  const char* arg = argc > 2 ? argv[2] : "";
+
+  // call NAME: one syscall, its result.
+  if (strcmp(mode, "call") == 0) {
+    report(call(arg));
+    return 0;
+  }
+  // thread-call NAME: the same syscall from a second thread.
+  if (strcmp(mode, "thread-call") == 0) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_call, (void*)arg) != 0) return 101;
+    pthread_join(t, NULL);
+    return 0;
+  }
+  // chain DEPTH NAME: fork + exec of itself DEPTH times; the last one calls NAME.
+  if (strcmp(mode, "chain") == 0) {
+    int depth = atoi(arg);
+    if (depth == 0) {
+      report(call(argv[3]));
+      return 0;
+    }
+    pid_t pid = fork();
+    if (pid < 0) return 102;
+    if (pid == 0) {
+      char next[16];
+      snprintf(next, sizeof next, "%d", depth - 1);
+      char* args[] = {argv[0], "chain", next, argv[3], NULL};
+      execv("/proc/self/exe", args);
+      _exit(103);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 104;
+  }
+  // orphan FILE: a child leaves the session, writes its pid to FILE and sleeps; we exit at once.
+  if (strcmp(mode, "orphan") == 0) {
+    int p[2];
+    if (pipe(p) != 0) return 105;
+    pid_t pid = fork();
+    if (pid == 0) {
+      setsid();
+      FILE* f = fopen(arg, "w");
+      if (f != NULL) {
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+      }
+      close(p[1]);
+      for (;;) pause();
+    }
+    close(p[1]);
+    char c;
+    (void)read(p[0], &c, 1);  // returns once the child closed its end (it wrote the file)
+    return 0;
+  }
+  if (strcmp(mode, "exit") == 0) return atoi(arg);
+  if (strcmp(mode, "spin") == 0) {
+    spin_ms(argc > 2 ? atol(arg) : -1);
+    return 0;
+  }
+  // spin-children N MS: N children each burning MS ms of CPU, then exit 0.
+  if (strcmp(mode, "spin-children") == 0) {
+    int n = atoi(arg);
+    long ms = atol(argv[3]);
+    for (int i = 0; i < n; ++i) {
+      if (fork() == 0) {
+        spin_ms(ms);
+        _exit(0);
+      }
+    }
+    while (wait(NULL) > 0) {
+    }
+    return 0;
+  }
+  if (strcmp(mode, "sleep") == 0) {
+    struct timespec ts = {atol(arg) / 1000, (atol(arg) % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    return 0;
+  }
+  // touch MB: allocate and touch MB MiB, report ok.
+  if (strcmp(mode, "touch") == 0) {
+    size_t n = (size_t)atol(arg) << 20;
+    char* p = malloc(n);
+    if (p == NULL) {
+      printf("malloc failed\n");
+      return 1;
+    }
+    for (size_t i = 0; i < n; i += 4096) p[i] = 1;
+    printf("ok\n");
+    return 0;
+  }
+  // bigalloc MB: one allocation; crash (SIGSEGV) when it fails, as careless programs do.
+  if (strcmp(mode, "bigalloc") == 0) {
+    size_t n = (size_t)atol(arg) << 20;
+    char* volatile p = malloc(n);
+    p[n / 2] = 1;
+    return 0;
+  }
+  // output MB: write MB MiB to stdout.
+  if (strcmp(mode, "output") == 0) {
+    static char buf[1 << 16];
+    memset(buf, 'x', sizeof buf);
+    long total = atol(arg) << 20;
+    for (long done = 0; done < total; done += (long)sizeof buf) {
+      if (write(1, buf, sizeof buf) < 0) return 1;
+    }
+    return 0;
+  }
+  if (strcmp(mode, "segv") == 0) {
+    *(volatile int*)16 = 1;
+    return 0;
+  }
+  if (strcmp(mode, "abort") == 0) abort();
+  return 100;
+}

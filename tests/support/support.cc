@@ -1,0 +1,95 @@
+#include "support/support.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace tracebox::test {
+
+void report_skip(const std::string& reason) {
+  std::fprintf(stderr, "SKIPPED: %s\n", reason.c_str());
+  std::fflush(stderr);
+  if (std::getenv("TRACEBOX_SKIP_EXIT") != nullptr) std::_Exit(77);
+}
+
+bool is_root() { return ::geteuid() == 0; }
+
+bool guarded() { return std::getenv("TRACEBOX_TEST_GUARDED") != nullptr; }
+
+std::string testprog() { return TRACEBOX_TESTPROG; }
+std::string testprog_static() { return TRACEBOX_TESTPROG_STATIC; }
+std::string tracee() { return TRACEBOX_TRACEE; }
+
+std::vector<int> open_fds() {
+  std::vector<int> fds;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return fds;
+  int self = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = std::atoi(e->d_name);
+    if (fd != self) fds.push_back(fd);
+  }
+  ::closedir(d);
+  return fds;
+}
+
+std::vector<pid_t> child_pids() {
+  std::vector<pid_t> pids;
+  const pid_t self = ::getpid();
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return pids;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == self) pids.push_back(std::atoi(e->d_name));
+  }
+  ::closedir(d);
+  return pids;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/tracebox-test-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void write_file(const std::string& path, const std::string& text, int mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) throw std::runtime_error("cannot create " + path);
+  if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    ::close(fd);
+    throw std::runtime_error("cannot write " + path);
+  }
+  ::fchmod(fd, static_cast<mode_t>(mode));
+  ::close(fd);
+}
+
+}  // namespace tracebox::test

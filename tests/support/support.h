@@ -1,0 +1,61 @@
+// Helpers shared by the tests: skipping with a reason, fd and child-process census, temp dirs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+namespace tracebox::test {
+
+// Prints "SKIPPED: <reason>". Under CTest it exits with 77, which CTest shows as Skipped;
+// run by hand (many cases in one process) the case just returns.
+void report_skip(const std::string& reason);
+#define TB_SKIP(reason)                    \
+  do {                                     \
+    ::tracebox::test::report_skip(reason); \
+    WARN("SKIPPED: " << (reason));         \
+    return;                                \
+  } while (0)
+#define TB_SKIP_UNLESS(cond, reason) \
+  do {                               \
+    if (!(cond)) TB_SKIP(reason);    \
+  } while (0)
+
+bool is_root();
+// Inside the test guard (fresh PID namespace + pids cgroup): hostile programs may run.
+bool guarded();
+#define TB_REQUIRE_GUARD()                    \
+  TB_SKIP_UNLESS(::tracebox::test::guarded(), \
+                 "hostile test needs the test guard (run as root via ctest)")
+
+// The test program with a mode argument (tests/programs/testprog.c).
+std::string testprog();
+std::string testprog_static();
+// The tracer tests' program (tests/programs/tracee.c).
+std::string tracee();
+
+// Open fds of this process.
+std::vector<int> open_fds();
+// Pids of this process's children (zombies included), from /proc.
+std::vector<pid_t> child_pids();
+
+// A fresh directory under /tmp, removed recursively on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& text, int mode = 0644);
+
+}  // namespace tracebox::test

@@ -1,0 +1,478 @@
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "support/support.h"
+#include "tracebox/tracer/tracer.h"
+
+using namespace tracebox;
+using namespace tracebox::tracer;
+using namespace std::chrono_literals;
+using tracebox::test::TempDir;
+
+namespace {
+
+constexpr std::uint16_t kTagCheck = 1;
+
+// What a glibc program and the test program need.
+Policy base_policy() {
+  Policy p;
+  for (const char* s : {"read",
+                        "write",
+                        "close",
+                        "fstat",
+                        "newfstatat",
+                        "lseek",
+                        "mmap",
+                        "mprotect",
+                        "munmap",
+                        "brk",
+                        "rt_sigaction",
+                        "rt_sigprocmask",
+                        "rt_sigreturn",
+                        "ioctl",
+                        "pread64",
+                        "access",
+                        "faccessat",
+                        "faccessat2",
+                        "openat",
+                        "execve",
+                        "exit",
+                        "exit_group",
+                        "arch_prctl",
+                        "set_tid_address",
+                        "set_robust_list",
+                        "rseq",
+                        "prlimit64",
+                        "getrandom",
+                        "futex",
+                        "clone",
+                        "wait4",
+                        "madvise",
+                        "getpid",
+                        "gettid",
+                        "clock_gettime",
+                        "clock_nanosleep",
+                        "nanosleep",
+                        "readlink",
+                        "pipe",
+                        "pipe2",
+                        "setsid",
+                        "pause",
+                        "fcntl",
+                        "tgkill",
+                        "uname",
+                        "mremap",
+                        "statx",
+                        "readlinkat",
+                        "sched_yield",
+                        "getppid",
+                        "sched_getaffinity",
+                        "getcwd"})
+    p.allow(s);
+  return p;
+}
+
+// A run of the tracee program with stdout in a file.
+struct Job {
+  TempDir dir;
+  UniqueFd null{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+  UniqueFd out;
+  Spec spec;
+
+  explicit Job(std::vector<std::string> args) {
+    out.reset(::open(dir.file("stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    spec.process.args = {test::tracee()};
+    spec.process.args.insert(spec.process.args.end(), args.begin(), args.end());
+    spec.process.files = {null.get(), out.get(), 2};
+    spec.policy = base_policy();
+  }
+  std::string output() const { return test::read_file(dir.file("stdout")); }
+};
+
+// Decides every traced syscall the same way, and records what it saw.
+class FixedHandler : public Handler {
+ public:
+  explicit FixedHandler(Decision d) : decision_(std::move(d)) {}
+  Decision on_syscall(Context& ctx) override {
+    seen.push_back(std::string(ctx.syscall_name()));
+    pids.insert(ctx.tgid());
+    arch = ctx.arch();
+    CHECK(ctx.tag() == kTagCheck);
+    return decision_;
+  }
+  void on_fork(pid_t, pid_t, ForkKind) override { ++forks; }
+  void on_exec(pid_t) override { ++execs; }
+
+  std::vector<std::string> seen;
+  std::set<pid_t> pids;
+  std::uint32_t arch = 0;
+  int forks = 0;
+  int execs = 0;
+
+ private:
+  Decision decision_;
+};
+
+Result run_job(Job& job, Handler& h) { return tracer::run(job.spec, h); }
+
+Result run_job(Job& job) {
+  Handler h;
+  return tracer::run(job.spec, h);
+}
+
+bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+}  // namespace
+
+TEST_CASE("allow, deny and kill decisions reach the program", "[tracer]") {
+  SECTION("allow") {
+    Job job({"call", "getuid"});
+    job.spec.policy.trace("getuid", kTagCheck);
+    FixedHandler h(Decision::allow());
+    Result r = run_job(job, h);
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output() == "ret=" + std::to_string(::getuid()) + "\n");
+    CHECK(h.seen == std::vector<std::string>{"getuid"});
+    CHECK(h.arch == AUDIT_ARCH_X86_64);
+  }
+  SECTION("deny with an errno") {
+    Job job({"call", "getuid"});
+    job.spec.policy.trace("getuid", kTagCheck);
+    FixedHandler h(Decision::deny(EPERM));
+    Result r = run_job(job, h);
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output() == "err=EPERM\n");
+  }
+  SECTION("kill") {
+    Job job({"call", "getuid"});
+    job.spec.policy.trace("getuid", kTagCheck);
+    FixedHandler h(Decision::kill("getuid is forbidden here"));
+    Result r = run_job(job, h);
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->syscall == "getuid");
+    CHECK(r.violation->nr == 102);
+    CHECK(r.violation->arch == "x86_64");
+    CHECK(r.violation->reason == "getuid is forbidden here");
+    CHECK(r.error == "getuid is forbidden here");
+    CHECK(job.output().empty());
+  }
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("a syscall no rule allows is a violation naming it", "[tracer]") {
+  Job job({"call", "getgid"});
+  Result r = run_job(job);
+  CHECK(r.status == Status::kDisallowedSyscall);
+  REQUIRE(r.violation.has_value());
+  CHECK(r.violation->syscall == "getgid");
+  CHECK(r.error == "getgid is not allowed by the policy");
+}
+
+TEST_CASE("a denied syscall in a second thread", "[tracer]") {
+  Job job({"thread-call", "getuid"});
+  job.spec.policy.trace("getuid", kTagCheck);
+  FixedHandler h(Decision::deny(EACCES));
+  Result r = run_job(job, h);
+  CHECK(r.status == Status::kNormal);
+  CHECK(job.output() == "err=EACCES\n");
+  REQUIRE(h.pids.size() == 1);
+}
+
+TEST_CASE("fork and exec chains are traced to the grandchild", "[tracer]") {
+  Job job({"chain", "2", "getuid"});
+  job.spec.policy.trace("getuid", kTagCheck);
+  FixedHandler h(Decision::deny(EXDEV));
+  Result r = run_job(job, h);
+  CHECK(r.status == Status::kNormal);
+  CHECK(job.output() == "err=EXDEV\n");
+  CHECK(h.forks == 2);
+  CHECK(h.execs == 3);
+  REQUIRE(h.pids.size() == 1);
+  CHECK(*h.pids.begin() != 0);
+}
+
+TEST_CASE("a child that leaves the session and outlives its parent is killed", "[tracer]") {
+  TempDir dir;
+  Job job({"orphan", dir.file("pid")});
+  Result r = run_job(job);
+  CHECK(r.status == Status::kNormal);
+  const pid_t orphan = std::atoi(test::read_file(dir.file("pid")).c_str());
+  REQUIRE(orphan > 0);
+  CHECK_FALSE(alive(orphan));
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("CPU time limit, exact and over the whole tree", "[tracer]") {
+  SECTION("one process") {
+    Job job({"spin"});
+    job.spec.limits.cpu = 300ms;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kTimeLimitExceeded);
+    CHECK(r.limit == LimitKind::kCpu);
+    CHECK(r.cpu_time >= 300ms);
+    CHECK(r.cpu_time < 400ms);
+  }
+  SECTION("children add up") {
+    Job job({"spin-children", "3", "200"});
+    job.spec.limits.cpu = 450ms;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kTimeLimitExceeded);
+    CHECK(r.limit == LimitKind::kCpu);
+  }
+  SECTION("under the limit") {
+    Job job({"spin-children", "2", "100"});
+    job.spec.limits.cpu = 2s;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kNormal);
+    CHECK(r.cpu_time >= 200ms);
+    CHECK(r.cpu_time < 400ms);
+  }
+}
+
+TEST_CASE("wall clock limit is its own verdict", "[tracer]") {
+  Job job({"sleep", "10000"});
+  job.spec.limits.wall = 300ms;
+  job.spec.limits.cpu = 1s;
+  Result r = run_job(job);
+  CHECK(r.status == Status::kTimeLimitExceeded);
+  CHECK(r.limit == LimitKind::kWall);
+  CHECK(r.wall_time >= 300ms);
+  CHECK(r.wall_time < 1s);
+  CHECK(r.cpu_time < 100ms);
+}
+
+TEST_CASE("memory limit", "[tracer]") {
+  SECTION("within the limit") {
+    Job job({"touch", "16"});
+    job.spec.limits.memory_bytes = 64 << 20;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kNormal);
+    CHECK(r.memory_kib >= 16 * 1024);
+    CHECK(r.memory_kib < 64 * 1024);
+  }
+  SECTION("an allocation the limit refuses, then a clean failure") {
+    Job job({"touch", "200"});
+    job.spec.limits.memory_bytes = 64 << 20;
+    Result r = run_job(job);
+    CHECK(job.output() == "malloc failed\n");
+    CHECK(r.status == Status::kMemoryLimitExceeded);
+    CHECK(r.limit == LimitKind::kMemory);
+  }
+  SECTION("an allocation the limit refuses, then a crash") {
+    Job job({"bigalloc", "1024"});
+    job.spec.limits.memory_bytes = 64 << 20;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kMemoryLimitExceeded);
+    CHECK(r.signal == SIGSEGV);
+  }
+  SECTION("measured peak over the limit (no rlimit)") {
+    Job job({"touch", "128"});
+    job.spec.limits.memory_bytes = 64 << 20;
+    job.spec.memory_rlimit = false;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kMemoryLimitExceeded);
+    CHECK(r.memory_kib > 64 * 1024);
+  }
+}
+
+TEST_CASE("output limit", "[tracer]") {
+  Job job({"output", "8"});
+  job.spec.limits.output_bytes = 1 << 20;
+  Result r = run_job(job);
+  CHECK(r.status == Status::kOutputLimitExceeded);
+  CHECK(r.limit == LimitKind::kOutput);
+  CHECK(job.output().size() == 1 << 20);
+}
+
+TEST_CASE("signals and exit codes", "[tracer]") {
+  SECTION("SIGSEGV") {
+    Job job({"segv"});
+    Result r = run_job(job);
+    CHECK(r.status == Status::kSignalled);
+    CHECK(r.signal == SIGSEGV);
+    CHECK(r.exit_status == SIGSEGV);
+  }
+  SECTION("abort") {
+    Job job({"abort"});
+    Result r = run_job(job);
+    CHECK(r.status == Status::kSignalled);
+    CHECK(r.signal == SIGABRT);
+  }
+  SECTION("non-zero exit") {
+    Job job({"exit", "3"});
+    Result r = run_job(job);
+    CHECK(r.status == Status::kNonzeroExitStatus);
+    CHECK(r.exit_status == 3);
+    CHECK_FALSE(r.signal.has_value());
+  }
+  SECTION("normal") {
+    Job job({"exit", "0"});
+    Result r = run_job(job);
+    CHECK(r.status == Status::kNormal);
+    CHECK(r.exit_status == 0);
+    CHECK(r.setup_time > 0us);
+  }
+}
+
+TEST_CASE("an exec failure is a runner error with its ChildError", "[tracer]") {
+  Job job({});
+  job.spec.process.args = {"/nonexistent/program"};
+  Result r = run_job(job);
+  CHECK(r.status == Status::kRunnerError);
+  REQUIRE(r.child_error.has_value());
+  CHECK(*r.child_error == forkexec::ChildError{ENOENT, forkexec::ErrorLocation::kExec, 0});
+  CHECK(r.error == "execve: No such file or directory");
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("counting syscalls", "[tracer]") {
+  SECTION("every syscall") {
+    Job job({"call", "getppid"});
+    job.spec.counting = Counting::kAll;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kNormal);
+    CHECK(r.syscall_counts["getppid"] == 1);
+    CHECK(r.syscall_counts["write"] == 1);
+    CHECK(r.syscall_counts["exit_group"] == 1);
+    CHECK(r.syscall_counts.count("execve") == 0);  // before the first exec: not the program's
+  }
+  SECTION("traced ones") {
+    Job job({"chain", "1", "getuid"});
+    job.spec.policy.trace("getuid", kTagCheck);
+    job.spec.counting = Counting::kTraced;
+    FixedHandler h(Decision::allow());
+    Result r = run_job(job, h);
+    CHECK(r.status == Status::kNormal);
+    CHECK(r.syscall_counts == std::map<std::string, std::uint64_t>{{"getuid", 1}});
+  }
+}
+
+TEST_CASE("16 runs at once on one io_context", "[tracer]") {
+  asio::io_context io;
+  std::vector<std::unique_ptr<Job>> jobs;
+  std::vector<std::optional<Result>> results(16);
+  for (int i = 0; i < 16; ++i) {
+    std::vector<std::string> args;
+    switch (i % 4) {
+      case 0:
+        args = {"exit", std::to_string(i)};
+        break;
+      case 1:
+        args = {"call", "getuid"};
+        break;
+      case 2:
+        args = {"spin"};
+        break;
+      case 3:
+        args = {"segv"};
+        break;
+    }
+    auto job = std::make_unique<Job>(args);
+    job->spec.policy.trace("getuid", kTagCheck);
+    if (i % 4 == 2) job->spec.limits.cpu = 100ms;
+    auto handler = std::make_shared<FixedHandler>(Decision::deny(EIO));
+    async_run(io, job->spec, handler, [&results, i](Result r) { results[i] = std::move(r); });
+    jobs.push_back(std::move(job));
+  }
+  io.run();
+  for (int i = 0; i < 16; ++i) {
+    INFO("run " << i);
+    REQUIRE(results[i].has_value());
+    const Result& r = *results[i];
+    switch (i % 4) {
+      case 0:
+        CHECK(r.status == (i == 0 ? Status::kNormal : Status::kNonzeroExitStatus));
+        CHECK(r.exit_status == i);
+        break;
+      case 1:
+        CHECK(r.status == Status::kNormal);
+        CHECK(jobs[i]->output() == "err=EIO\n");
+        break;
+      case 2:
+        CHECK(r.status == Status::kTimeLimitExceeded);
+        CHECK(r.limit == LimitKind::kCpu);
+        break;
+      case 3:
+        CHECK(r.status == Status::kSignalled);
+        CHECK(r.signal == SIGSEGV);
+        break;
+    }
+  }
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("a host's unrelated child keeps its exit status", "[tracer]") {
+  pid_t other = ::fork();
+  REQUIRE(other >= 0);
+  if (other == 0) {
+    ::usleep(50 * 1000);
+    ::_exit(42);
+  }
+  Job job({"sleep", "300"});
+  Result r = run_job(job);
+  CHECK(r.status == Status::kNormal);
+  int status = 0;
+  REQUIRE(::waitpid(other, &status, 0) == other);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 42);
+}
+
+TEST_CASE("a run can be cancelled", "[tracer]") {
+  asio::io_context io;
+  Job job({"sleep", "10000"});
+  std::optional<Result> result;
+  auto handle = async_run(io, job.spec, nullptr, [&](Result r) { result = std::move(r); });
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    handle.cancel();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  io.run();
+  canceller.join();
+  REQUIRE(result.has_value());
+  CHECK(result->status == Status::kRunnerError);
+  CHECK(result->error == "cancelled");
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+}
+
+TEST_CASE("the tracee is placed on the tracer's CPU unless told otherwise", "[tracer]") {
+  TB_SKIP_UNLESS(std::thread::hardware_concurrency() > 1, "needs more than one CPU");
+  auto cpus_of = [](Placement placement) {
+    TempDir dir;
+    Job job({"call", "getuid"});
+    job.spec.policy.trace("getuid", kTagCheck);
+    job.spec.placement = placement;
+    struct Probe : Handler {
+      Decision on_syscall(Context& ctx) override {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        ::sched_getaffinity(ctx.pid(), sizeof set, &set);
+        count = CPU_COUNT(&set);
+        first = -1;
+        for (int c = 0; c < CPU_SETSIZE && first < 0; ++c)
+          if (CPU_ISSET(c, &set)) first = c;
+        return Decision::allow();
+      }
+      int count = 0;
+      int first = -1;
+    } probe;
+    Result r = tracer::run(job.spec, probe);
+    CHECK(r.status == Status::kNormal);
+    return std::pair{probe.count, probe.first};
+  };
+  CHECK(cpus_of(Placement{}).first == 1);
+  CHECK(cpus_of(Placement{Placement::Mode::kCpu, 1}) == std::pair{1, 1});
+  CHECK(cpus_of(Placement{Placement::Mode::kNone, -1}).first ==
+        static_cast<int>(std::thread::hardware_concurrency()));
+}

@@ -1,0 +1,113 @@
+// Traced runs: a Spec in, a Result out, on an asio io_context whose thread is the tracer.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracebox/forkexec/runner.h"
+#include "tracebox/seccomp/filter.h"
+#include "tracebox/tracer/handler.h"
+#include "tracebox/tracer/result.h"
+
+namespace tracebox::tracer {
+
+// One rule of a run's syscall policy. Trace rules with a user tag (< seccomp::kReservedTagBase)
+// go to Handler::on_syscall; kill rules end the run with disallowed_syscall.
+struct Rule {
+  std::string syscall;
+  seccomp::Action action;
+  std::vector<seccomp::ArgCondition> conditions;
+};
+
+// The syscall policy of a run. The tracer adds its fail-closed defaults around it (see
+// seccomp::Builder::for_tracer) and reports every refused syscall by name.
+struct Policy {
+  std::vector<Rule> rules;
+  seccomp::Action default_action = seccomp::Action::kill_process();
+  // Enforce the rules for the compat ABIs (i386, x32) too; otherwise any syscall from them is a
+  // violation naming the ABI.
+  bool enforce_compat_abis = false;
+
+  Policy& allow(std::string_view syscall);
+  Policy& trace(std::string_view syscall, std::uint16_t tag);
+  Policy& deny(std::string_view syscall, int err);
+  Policy& kill(std::string_view syscall);
+};
+
+// The limits of a run; an empty field is not enforced.
+struct Limits {
+  std::optional<std::chrono::nanoseconds> cpu;   // user+sys of the whole tree, exact
+  std::optional<std::chrono::nanoseconds> wall;  // from the start of the run
+  std::optional<std::uint64_t> memory_bytes;     // peak of the tree
+  std::optional<std::uint64_t> output_bytes;     // RLIMIT_FSIZE: files the program writes
+};
+
+// Where the run's processes execute. A traced syscall costs a context switch between tracee and
+// tracer; across CPUs that is several times dearer than on one.
+struct Placement {
+  enum class Mode {
+    kTracerCpu,  // the tracee on the CPU the tracer thread runs on; the tracer pinned there too
+    kCpu,        // both on `cpu`
+    kNone,       // no pinning
+  };
+  Mode mode = Mode::kTracerCpu;
+  int cpu = -1;
+};
+
+enum class Counting {
+  kNone,
+  kTraced,  // count every traced syscall by name
+  kAll,     // trace every syscall the policy allows, and count them all
+};
+
+// A whole run, as plain data.
+struct Spec {
+  // The program and its environment: args, env, files, work_dir, rlimits, namespaces, mounts...
+  // The tracer sets ptrace, seccomp and exit_signal itself, and adds the rlimit backstops of
+  // `limits` (CPU seconds rounded up, data = memory, file size = output) where the process does
+  // not set that resource.
+  forkexec::Runner process;
+  Policy policy;
+  Limits limits;
+  Counting counting = Counting::kNone;
+  Placement placement;
+  // Memory limit through RLIMIT_DATA as well as by measurement (off for runtimes that reserve
+  // large heaps up front, e.g. the JVM).
+  bool memory_rlimit = true;
+  // Trace children and exec (ptrace options). Without trace_fork, fork/vfork/clone are
+  // violations: an untraced process would escape the run's accounting.
+  bool trace_fork = true;
+};
+
+// Cancels a run (it ends as runner_error "cancelled"); safe from any thread, any time.
+class RunHandle {
+ public:
+  struct State;  // shared with the tracer
+  RunHandle() = default;
+  explicit RunHandle(std::shared_ptr<State> s) : state_(std::move(s)) {}
+  void cancel() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Starts `spec` on `io`'s thread, which becomes the tracer of every process of the run; calls
+// `completion` there with the Result. Many runs may share one io_context, whose thread must be
+// the only one running it. Never throws for a bad spec: that is a runner_error Result.
+RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
+                    std::function<void(Result)> completion);
+
+// The blocking form, on the calling thread.
+Result run(Spec spec, Handler& handler);
+
+// The real-time signal the tracer thread uses to bound its waits (default SIGRTMAX - 2). The
+// library installs a no-op handler for it; call before the first run to choose another one.
+void set_wakeup_signal(int sig);
+
+}  // namespace tracebox::tracer

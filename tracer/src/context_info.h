@@ -1,0 +1,22 @@
+// What a Context shows the handler: the tracer's view of one seccomp stop.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tracebox/tracer/handler.h"
+#include "tracee.h"
+
+namespace tracebox::tracer {
+
+struct Context::Info {
+  pid_t tid = 0;
+  pid_t tgid = 0;
+  tracee::SyscallInfo syscall;
+  std::string_view name;
+  std::string arch_name;
+  std::optional<std::string> path;
+};
+
+}  // namespace tracebox::tracer

@@ -1,0 +1,72 @@
+#include "proc.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace tracebox::tracer::proc {
+namespace {
+
+// Reads /proc/<pid>/<name> into `buf` (NUL-terminated); returns the length or -1.
+ssize_t read_proc(pid_t pid, const char* name, char* buf, std::size_t size) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), name);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = ::read(fd, buf, size - 1);
+  ::close(fd);
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  return n;
+}
+
+// The number after "<key>" in a /proc status text.
+std::optional<long long> field(const char* text, const char* key) {
+  const char* at = std::strstr(text, key);
+  if (at == nullptr) return std::nullopt;
+  return std::strtoll(at + std::strlen(key), nullptr, 10);
+}
+
+}  // namespace
+
+std::optional<std::int64_t> cpu_ns(pid_t tgid) {
+  // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED): the kernel's clock for a whole thread group,
+  // readable for any process (no permission check), in nanoseconds.
+  const clockid_t clock = static_cast<clockid_t>((~static_cast<unsigned>(tgid) << 3) | 2);
+  timespec ts{};
+  if (::clock_gettime(clock, &ts) != 0) return std::nullopt;
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::optional<std::uint64_t> peak_rss_bytes(pid_t tid) {
+  char buf[4096];
+  if (read_proc(tid, "status", buf, sizeof buf) < 0) return std::nullopt;
+  auto kib = field(buf, "VmHWM:");
+  if (!kib) return std::nullopt;
+  return static_cast<std::uint64_t>(*kib) * 1024;
+}
+
+std::optional<std::uint64_t> data_bytes(pid_t tid) {
+  char buf[256];
+  if (read_proc(tid, "statm", buf, sizeof buf) < 0) return std::nullopt;
+  unsigned long long v[6] = {};
+  if (std::sscanf(buf, "%llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) !=
+      6)
+    return std::nullopt;
+  return static_cast<std::uint64_t>(v[5]) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::optional<Ids> ids(pid_t tid) {
+  char buf[4096];
+  if (read_proc(tid, "status", buf, sizeof buf) < 0) return std::nullopt;
+  auto tgid = field(buf, "\nTgid:");
+  auto ppid = field(buf, "\nPPid:");
+  if (!tgid || !ppid) return std::nullopt;
+  return Ids{static_cast<pid_t>(*tgid), static_cast<pid_t>(*ppid)};
+}
+
+}  // namespace tracebox::tracer::proc

@@ -1,0 +1,834 @@
+// The tracer loop. Every run of an io_context is traced by that io_context's thread: it clones
+// the programs (PTRACE_TRACEME makes the cloning thread their tracer) and waits for their stops.
+//
+// Waiting. The pump blocks in wait4(-1, __WCLONE | __WNOTHREAD):
+//   - __WNOTHREAD: only children and tracees of this thread, so several tracer threads in one
+//     process never see each other's events;
+//   - __WCLONE: tracees are always eligible, but among real children only "clone" children
+//     (exit signal other than SIGCHLD). Our main processes are cloned with exit signal 0, so an
+//     ordinary child of the host forked from this thread is never reaped by us.
+// A per-thread timer sends a real-time signal every tick; it interrupts the wait (EINTR), the
+// pump checks the limits and yields to the io_context's other handlers, then resumes.
+#include "session.h"
+
+#include <fmt/format.h>
+#include <linux/audit.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "context_info.h"
+#include "proc.h"
+#include "tracee.h"
+
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP 1
+#endif
+
+namespace tracebox::tracer {
+
+asio::execution_context::id Session::id;
+
+namespace {
+
+constexpr auto kTick = std::chrono::milliseconds(10);
+// mmap requests at least this large are checked against RLIMIT_DATA (malloc's fallback after a
+// refused brk asks for at least 1 MiB, so refused growth is seen too).
+constexpr std::uint64_t kLargeMapping = 1 << 20;
+
+// Tags of the tracer's own rules (below the seccomp library's reserved ones).
+constexpr std::uint16_t kTagCountAllow = 0xfe01;
+constexpr std::uint16_t kTagCountErrno = 0xfe02;
+constexpr std::uint16_t kTagMemory = 0xfe03;
+
+std::atomic<int> g_wakeup_signal{0};
+std::once_flag g_handler_once;
+int g_handler_error = 0;
+
+int wakeup_signal() {
+  int sig = g_wakeup_signal.load();
+  return sig != 0 ? sig : SIGRTMAX - 2;
+}
+
+void install_wakeup_handler() {
+  std::call_once(g_handler_once, [] {
+    const int sig = wakeup_signal();
+    struct sigaction old {};
+    ::sigaction(sig, nullptr, &old);
+    if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+      g_handler_error = EBUSY;
+      return;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};  // only to interrupt wait4: no SA_RESTART
+    sigemptyset(&sa.sa_mask);
+    if (::sigaction(sig, &sa, nullptr) != 0) g_handler_error = errno;
+  });
+  if (g_handler_error != 0) {
+    throw Error(fmt::format(
+        "signal {} is in use by the host; choose another with tracer::set_wakeup_signal()",
+        wakeup_signal()));
+  }
+}
+
+void set_wakeup_blocked(bool blocked) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, wakeup_signal());
+  ::pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
+pid_t gettid_now() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+std::int64_t to_us(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
+bool sets(const std::vector<rlimit::RLimit>& limits, int resource) {
+  return std::any_of(limits.begin(), limits.end(),
+                     [&](const rlimit::RLimit& l) { return l.resource == resource; });
+}
+
+// The filter of a run: the user policy, the tracer's own rules, the fail-closed defaults.
+std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run) {
+  seccomp::Builder b;
+  b.for_tracer(true);
+  b.enforce_compat_abis(spec.policy.enforce_compat_abis);
+  seccomp::Action def = spec.policy.default_action;
+  if (spec.counting == Counting::kAll && def.kind == seccomp::Action::Kind::kAllow)
+    def = seccomp::Action::trace(kTagCountAllow);
+  b.default_action(def);
+  const bool check_allocations = run.data_limit != 0;
+  for (const Rule& rule : spec.policy.rules) {
+    seccomp::Action action = rule.action;
+    if (!spec.trace_fork && (rule.syscall == "fork" || rule.syscall == "vfork" ||
+                             rule.syscall == "clone" || rule.syscall == "clone3")) {
+      action = seccomp::Action::kill_process();
+    }
+    if (spec.counting == Counting::kAll) {
+      if (action.kind == seccomp::Action::Kind::kAllow) {
+        action = seccomp::Action::trace(kTagCountAllow);
+      } else if (action.kind == seccomp::Action::Kind::kErrno) {
+        run.errno_rules[rule.syscall] = action.data;
+        action = seccomp::Action::trace(kTagCountErrno);
+      }
+    }
+    if (check_allocations && rule.syscall == "mmap" && rule.conditions.empty() &&
+        action.kind == seccomp::Action::Kind::kAllow) {
+      // Large writable mappings are traced, to see an allocation the memory limit refuses.
+      using C = seccomp::ArgCondition;
+      b.add("mmap", action, {C::lt(1, kLargeMapping)});
+      b.add("mmap", action, {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, 0)});
+      b.add("mmap", seccomp::Action::trace(kTagMemory),
+            {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, PROT_WRITE)});
+      continue;
+    }
+    b.add(rule.syscall, action, rule.conditions);
+  }
+  return std::make_shared<const seccomp::Program>(b.build());
+}
+
+Violation make_violation(pid_t tid, const tracee::SyscallInfo& s, std::string_view name,
+                         std::string reason) {
+  Violation v;
+  v.pid = tid;
+  v.syscall = std::string(name);
+  v.nr = s.nr;
+  v.arch = seccomp::arch_name(s.arch, s.nr);
+  v.args = s.args;
+  v.reason = std::move(reason);
+  return v;
+}
+
+}  // namespace
+
+void detail_set_wakeup_signal(int sig) { g_wakeup_signal = sig; }
+
+Session::Session(asio::execution_context& ctx)
+    : asio::execution_context::service(ctx), io_(static_cast<asio::io_context&>(ctx)) {}
+
+Session::~Session() {
+  if (timer_) ::timer_delete(*timer_);
+}
+
+void Session::shutdown() {
+  // The io_context is going away: end every run, reap every task. Completions are not called.
+  for (auto& [tid, task] : tasks_) ::kill(task.tgid, SIGKILL);
+  for (auto& run : runs_) run->child.kill();
+  for (auto& [tid, task] : tasks_) {
+    int status;
+    while (::waitpid(tid, &status, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+  tasks_.clear();
+  for (auto& run : runs_) run->child.release();
+  runs_.clear();
+  unpin_tracer();
+}
+
+void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
+                    std::shared_ptr<Handler> handler, std::function<void(Result)> completion) {
+  auto run = std::make_unique<Run>();
+  run->id = next_id_++;
+  run->start = Clock::now();
+  run->handle = std::move(handle);
+  run->handler = handler ? std::move(handler) : std::make_shared<Handler>();
+  run->completion = std::move(completion);
+  run->spec = std::move(spec);
+  Run& r = *run;
+
+  auto fail = [&](Result result) {
+    result.setup_time = std::chrono::microseconds(to_us(Clock::now() - r.start));
+    asio::post(io_, [c = std::move(r.completion), res = std::move(result)]() mutable {
+      if (c) c(std::move(res));
+    });
+  };
+  auto runner_error = [&](std::string why) {
+    Result res;
+    res.status = Status::kRunnerError;
+    res.error = std::move(why);
+    fail(std::move(res));
+  };
+  if (r.handle->cancelled) return runner_error("cancelled");
+
+  const pid_t self = gettid_now();
+  if (!runs_.empty() && tracer_tid_ != self) {
+    return runner_error(
+        "the io_context is run by several threads; the tracer must be a single thread");
+  }
+  try {
+    install_wakeup_handler();
+    const Spec& s = r.spec;
+    forkexec::Runner runner = s.process;
+    runner.ptrace = true;
+    runner.exit_signal = 0;  // see the top comment: waits with __WCLONE see only our children
+
+    // Backstop rlimits for the limits; the exact checks are the tracer's.
+    if (s.limits.cpu && !sets(runner.rlimits, RLIMIT_CPU)) {
+      rlimit::Limits l;
+      l.cpu = *s.limits.cpu;
+      l.cpu_hard = *s.limits.cpu + std::chrono::seconds(1);
+      l.disable_core = false;
+      auto v = rlimit::prepare(l);
+      runner.rlimits.insert(runner.rlimits.end(), v.begin(), v.end());
+    }
+    if (s.limits.memory_bytes && s.memory_rlimit && !sets(runner.rlimits, RLIMIT_DATA))
+      runner.rlimits.push_back({RLIMIT_DATA, *s.limits.memory_bytes, *s.limits.memory_bytes});
+    if (s.limits.output_bytes && !sets(runner.rlimits, RLIMIT_FSIZE))
+      runner.rlimits.push_back({RLIMIT_FSIZE, *s.limits.output_bytes, *s.limits.output_bytes});
+    for (const auto& l : runner.rlimits)
+      if (l.resource == RLIMIT_DATA && l.cur != RLIM_INFINITY) r.data_limit = l.cur;
+
+    runner.seccomp = build_program(s, r);
+
+    int cpu = -1;
+    if (s.placement.mode == Placement::Mode::kCpu) cpu = s.placement.cpu;
+    if (s.placement.mode == Placement::Mode::kTracerCpu) cpu = ::sched_getcpu();
+    if (cpu >= 0) pin_tracer(cpu);
+
+    tracer_tid_ = self;
+    r.child = runner.start();
+    r.main_pid = r.child.pid();
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      ::sched_setaffinity(r.main_pid, sizeof set, &set);
+    }
+  } catch (const forkexec::StartError& e) {
+    Result res;
+    res.status = Status::kRunnerError;
+    res.error = e.what();
+    res.child_error = e.child_error();
+    if (runs_.empty()) unpin_tracer();
+    return fail(std::move(res));
+  } catch (const std::exception& e) {
+    if (runs_.empty()) unpin_tracer();
+    return runner_error(e.what());
+  }
+  add_task(r.main_pid, r.main_pid, &r);
+  runs_.push_back(std::move(run));
+  ensure_pump();
+}
+
+void Session::cancel(const RunHandle::State* handle) {
+  for (auto& run : runs_) {
+    if (run->handle.get() == handle && !run->killing) {
+      record(*run, Status::kRunnerError, LimitKind::kNone, "cancelled");
+      kill_run(*run);
+    }
+  }
+}
+
+void Session::wake() {
+  pid_t tid = tracer_tid_.load();
+  if (tid != 0) ::syscall(SYS_tgkill, ::getpid(), tid, wakeup_signal());
+}
+
+void Session::ensure_pump() {
+  if (pumping_) return;
+  pumping_ = true;
+  if (!timer_) {
+    sigevent sev{};
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = wakeup_signal();
+    sev._sigev_un._tid = gettid_now();
+    timer_t t;
+    if (::timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) throw SystemError(errno, "timer_create");
+    timer_ = t;
+  }
+  itimerspec spec{};
+  spec.it_interval.tv_nsec = std::chrono::nanoseconds(kTick).count();
+  spec.it_value = spec.it_interval;
+  ::timer_settime(*timer_, 0, &spec, nullptr);
+  asio::post(io_, [this] { pump(); });
+}
+
+void Session::pump() {
+  set_wakeup_blocked(false);
+  for (;;) {
+    if (tasks_.empty() && runs_.empty()) break;
+    int status = 0;
+    pid_t pid = ::wait4(-1, &status, __WCLONE | __WNOTHREAD, nullptr);
+    if (pid > 0) {
+      try {
+        handle_status(pid, status);
+      } catch (const std::exception& e) {
+        fail_all(std::string("tracer error: ") + e.what());
+      }
+      continue;
+    }
+    if (errno == EINTR) {
+      // A tick or a wake: check the limits, then let the io_context's other handlers run.
+      try {
+        on_tick();
+      } catch (const std::exception& e) {
+        fail_all(std::string("tracer error: ") + e.what());
+      }
+      set_wakeup_blocked(true);
+      asio::post(io_, [this] { pump(); });
+      return;
+    }
+    // ECHILD: nothing of ours is left to wait for, yet runs remain.
+    fail_all("lost track of the run's processes");
+    tasks_.clear();
+    for (auto& run : runs_) {
+      run->main_reaped = true;
+      run->live_tasks = 0;
+    }
+    while (!runs_.empty()) maybe_finish(*runs_.front());
+    break;
+  }
+  set_wakeup_blocked(true);
+  itimerspec off{};
+  if (timer_) ::timer_settime(*timer_, 0, &off, nullptr);
+  pumping_ = false;
+  unpin_tracer();
+}
+
+Task& Session::add_task(pid_t tid, pid_t tgid, Run* run) {
+  Task& t = tasks_[tid];
+  t.tid = tid;
+  t.tgid = tgid;
+  t.run = run;
+  t.first_stop = true;
+  if (run != nullptr) {
+    ++run->live_tasks;
+    Process& p = run->processes[tgid];
+    ++p.live_tasks;
+    if (run->killing) ::kill(tgid, SIGKILL);
+  }
+  return t;
+}
+
+void Session::handle_status(pid_t pid, int status) {
+  auto it = tasks_.find(pid);
+  if (it == tasks_.end()) {
+    // A new child of a tracee whose initial stop came before its parent's fork event.
+    if (WIFSTOPPED(status)) on_new_task(pid);
+    return;
+  }
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    on_exit(it->second, status);
+  } else if (WIFSTOPPED(status)) {
+    on_stop(it->second, status);
+  }
+}
+
+void Session::on_new_task(pid_t tid) {
+  // Find its run: a thread of a known process, or a child of one.
+  Run* run = nullptr;
+  pid_t tgid = tid;
+  if (auto ids = proc::ids(tid)) {
+    tgid = ids->tgid;
+    if (auto t = tasks_.find(tgid); t != tasks_.end() && tgid != tid) run = t->second.run;
+    if (run == nullptr)
+      if (auto p = tasks_.find(ids->ppid); p != tasks_.end()) run = p->second.run;
+  }
+  Task& t = add_task(tid, tgid, run);
+  t.first_stop = false;
+  if (run == nullptr || run->killing) {
+    ::kill(tid, SIGKILL);  // nobody will account for it: it must not run
+    return;
+  }
+  cont(tid, 0);
+}
+
+void Session::on_exit(Task& task, int status) {
+  Run* run = task.run;
+  const pid_t tid = task.tid;
+  const pid_t tgid = task.tgid;
+  tasks_.erase(tid);
+  if (run == nullptr) return;
+  --run->live_tasks;
+  Process& p = run->processes[tgid];
+  --p.live_tasks;
+  if (tid == tgid) {
+    // A leader's exit is reported after all its threads': the process is gone. Until its
+    // parent reaps it, its CPU clock still reads its final total.
+    if (auto ns = proc::cpu_ns(tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
+    p.alive = false;
+    try {
+      run->handler->on_exit(tgid, status);
+    } catch (const std::exception& e) {
+      record(*run, Status::kRunnerError, LimitKind::kNone,
+             std::string("handler threw in on_exit: ") + e.what());
+      kill_run(*run);
+    }
+    if (tgid == run->main_pid) {
+      run->main_reaped = true;
+      Result& res = run->result;
+      if (!run->exec_seen) {
+        auto err = run->child.read_exec_result();
+        if (err) {
+          res.child_error = *err;
+          record(*run, Status::kRunnerError, LimitKind::kNone, err->message());
+        } else {
+          record(
+              *run, Status::kRunnerError, LimitKind::kNone,
+              fmt::format("the program ended before it was executed (wait status {:#x})", status));
+        }
+      } else if (WIFEXITED(status)) {
+        res.exit_status = WEXITSTATUS(status);
+        record(*run, res.exit_status == 0 ? Status::kNormal : Status::kNonzeroExitStatus,
+               LimitKind::kNone, "");
+      } else {
+        const int sig = WTERMSIG(status);
+        res.exit_status = sig;
+        res.signal = sig;
+        if (sig == SIGXCPU) {
+          record(*run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit (SIGXCPU)");
+        } else if (sig == SIGXFSZ) {
+          record(*run, Status::kOutputLimitExceeded, LimitKind::kOutput, "output limit (SIGXFSZ)");
+        } else if (sig == SIGSYS) {
+          record(*run, Status::kDisallowedSyscall, LimitKind::kNone, "killed by SIGSYS");
+        } else {
+          record(*run, Status::kSignalled, LimitKind::kNone,
+                 fmt::format("killed by signal {} ({})", sig, ::sigabbrev_np(sig)));
+        }
+      }
+      run->child.release();  // reaped: nothing left for its destructor
+      kill_run(*run);        // the run ends with its main process
+    }
+  }
+  maybe_finish(*run);
+}
+
+void Session::on_stop(Task& task, int status) {
+  const int sig = WSTOPSIG(status);
+  const int event = (status >> 16) & 0xff;
+  if (sig == SIGTRAP && event != 0) return on_event(task, event);
+  Run* run = task.run;
+  const pid_t tid = task.tid;
+
+  if (task.first_stop && sig == SIGSTOP) {
+    task.first_stop = false;
+    if (run != nullptr && tid == run->main_pid) {
+      // The main process stopped itself after PTRACE_TRACEME: set the options before it loads
+      // its filter and execs. Children inherit them.
+      long options =
+          PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT;
+      if (run->spec.trace_fork)
+        options |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE;
+      if (::ptrace(PTRACE_SETOPTIONS, tid, 0, options) != 0) {
+        record(*run, Status::kRunnerError, LimitKind::kNone,
+               fmt::format("PTRACE_SETOPTIONS: {}", errno_text(errno)));
+        kill_run(*run);
+        return;
+      }
+    }
+    if (run == nullptr || run->killing) {
+      ::kill(tid, SIGKILL);
+      return;
+    }
+    return cont(tid, 0);
+  }
+  if (run == nullptr) {
+    ::kill(tid, SIGKILL);
+    return;
+  }
+  siginfo_t si{};
+  if (::ptrace(PTRACE_GETSIGINFO, tid, 0, &si) != 0) {
+    // EINVAL: a group-stop (SIGSTOP, SIGTSTP...). Resume: a program may not freeze itself while
+    // its wall clock runs. ESRCH: it died meanwhile.
+    if (errno == EINVAL) cont(tid, 0);
+    return;
+  }
+  if (sig == SIGXCPU) {
+    record(*run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit (SIGXCPU)");
+    return kill_run(*run);
+  }
+  if (sig == SIGXFSZ) {
+    record(*run, Status::kOutputLimitExceeded, LimitKind::kOutput, "output limit (SIGXFSZ)");
+    return kill_run(*run);
+  }
+  if (sig == SIGSYS && si.si_code == SYS_SECCOMP) {
+    tracee::SyscallInfo s;
+    s.nr = si.si_syscall;
+    s.arch = si.si_arch;
+    auto name = syscall_name(s.arch, s.nr);
+    Violation v = make_violation(tid, s, name, "refused by the seccomp filter (SIGSYS)");
+    if (!run->cause_recorded) run->result.violation = v;
+    record(*run, Status::kDisallowedSyscall, LimitKind::kNone,
+           fmt::format("disallowed syscall {} (SIGSYS)", name));
+    return kill_run(*run);
+  }
+  try {
+    run->handler->on_signal(tid, sig);
+  } catch (const std::exception& e) {
+    record(*run, Status::kRunnerError, LimitKind::kNone,
+           std::string("handler threw in on_signal: ") + e.what());
+    return kill_run(*run);
+  }
+  cont(tid, sig);
+}
+
+void Session::on_event(Task& task, int event) {
+  Run* run = task.run;
+  const pid_t tid = task.tid;
+  if (event == PTRACE_EVENT_SECCOMP) return on_seccomp(task);
+  unsigned long msg = 0;
+  ::ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+  const pid_t other = static_cast<pid_t>(msg);
+
+  switch (event) {
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+    case PTRACE_EVENT_CLONE: {
+      if (other > 0 && tasks_.find(other) == tasks_.end()) {
+        // tgkill(tgid, tid, 0) succeeds only for a thread of that process.
+        const pid_t tgid = task.tgid;
+        const bool thread =
+            event == PTRACE_EVENT_CLONE && ::syscall(SYS_tgkill, tgid, other, 0) == 0;
+        add_task(other, thread ? tgid : other, run);
+        if (run != nullptr && !run->killing) {
+          ForkKind kind = thread                        ? ForkKind::kThread
+                          : event == PTRACE_EVENT_VFORK ? ForkKind::kVfork
+                          : event == PTRACE_EVENT_CLONE ? ForkKind::kClone
+                                                        : ForkKind::kFork;
+          try {
+            run->handler->on_fork(tgid, other, kind);
+          } catch (const std::exception& e) {
+            record(*run, Status::kRunnerError, LimitKind::kNone,
+                   std::string("handler threw in on_fork: ") + e.what());
+            kill_run(*run);
+            return;
+          }
+        }
+      }
+      break;
+    }
+    case PTRACE_EVENT_EXEC: {
+      if (other != tid) {
+        // A non-leader thread exec'd: it now has the leader's tid; its old tid is gone.
+        if (auto it = tasks_.find(other); it != tasks_.end()) {
+          if (it->second.run != nullptr) {
+            --it->second.run->live_tasks;
+            --it->second.run->processes[it->second.tgid].live_tasks;
+          }
+          tasks_.erase(it);
+        }
+      }
+      if (run != nullptr && !run->exec_seen && task.tgid == run->main_pid) {
+        run->exec_seen = true;
+        run->exec_time = Clock::now();
+        run->result.setup_time = std::chrono::microseconds(to_us(run->exec_time - run->start));
+        (void)run->child.read_exec_result();  // EOF: the socket closed on exec
+      }
+      if (run != nullptr) {
+        try {
+          run->handler->on_exec(task.tgid);
+        } catch (const std::exception& e) {
+          record(*run, Status::kRunnerError, LimitKind::kNone,
+                 std::string("handler threw in on_exec: ") + e.what());
+          return kill_run(*run);
+        }
+      }
+      break;
+    }
+    case PTRACE_EVENT_EXIT: {
+      if (run != nullptr) {
+        Process& p = run->processes[task.tgid];
+        if (auto ns = proc::cpu_ns(task.tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
+        if (auto rss = proc::peak_rss_bytes(tid)) p.peak_rss = std::max(p.peak_rss, *rss);
+        update_peak(*run);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  cont(tid, 0);
+}
+
+void Session::on_seccomp(Task& task) {
+  Run* run = task.run;
+  const pid_t tid = task.tid;
+  if (run == nullptr) {
+    ::kill(tid, SIGKILL);
+    return;
+  }
+  Context::Info info;
+  info.tid = tid;
+  info.tgid = task.tgid;
+  if (int err = tracee::syscall_info(tid, info.syscall); err != 0) {
+    if (err == ESRCH) return;  // killed meanwhile (e.g. a sibling's exit_group): not a violation
+    record(*run, Status::kRunnerError, LimitKind::kNone,
+           fmt::format("PTRACE_GET_SYSCALL_INFO: {}", errno_text(err)));
+    return kill_run(*run);
+  }
+  // Syscalls before the program's first exec are the child's own (its execve): not judged.
+  if (!run->exec_seen) return cont(tid, 0);
+
+  const tracee::SyscallInfo& s = info.syscall;
+  info.name = syscall_name(s.arch, s.nr);
+  if (run->spec.counting != Counting::kNone) {
+    std::string counted = info.name.empty() ? fmt::format("nr{}", s.nr) : std::string(info.name);
+    ++run->result.syscall_counts[counted];
+  }
+
+  Decision d = Decision::allow();
+  const std::uint16_t tag = s.ret_data;
+  const std::string name(info.name.empty() ? fmt::format("syscall {}", s.nr) : info.name);
+  switch (tag) {
+    case seccomp::kTagDefault:
+      d = Decision::kill(fmt::format("{} is not allowed by the policy", name));
+      break;
+    case seccomp::kTagViolation:
+      d = Decision::kill((name == "clone" && (s.args[0] & CLONE_UNTRACED) != 0)
+                             ? std::string("clone with CLONE_UNTRACED would escape the tracer")
+                             : fmt::format("{} is forbidden by the policy", name));
+      break;
+    case seccomp::kTagBadArch:
+      d = Decision::kill(
+          fmt::format("syscalls of the {} ABI are not allowed", seccomp::arch_name(s.arch, s.nr)));
+      break;
+    case kTagCountAllow:
+      break;
+    case kTagCountErrno: {
+      auto it = run->errno_rules.find(name);
+      d = Decision::deny(it != run->errno_rules.end() ? it->second : ENOSYS);
+      break;
+    }
+    case kTagMemory: {
+      // Will the kernel refuse this mapping because of RLIMIT_DATA? Then a later crash is the
+      // memory limit's doing.
+      auto data = proc::data_bytes(tid);
+      if (data && run->data_limit != 0 && *data + s.args[1] > run->data_limit)
+        run->allocation_refused = true;
+      break;
+    }
+    default:
+      if (tag >= seccomp::kReservedTagBase) {
+        d = Decision::kill(fmt::format("{} traced with an unknown tag {:#x}", name, tag));
+        break;
+      }
+      info.arch_name = seccomp::arch_name(s.arch, s.nr);
+      try {
+        Context ctx(info);
+        d = run->handler->on_syscall(ctx);
+      } catch (const std::exception& e) {
+        record(*run, Status::kRunnerError, LimitKind::kNone,
+               std::string("handler threw in on_syscall: ") + e.what());
+        return kill_run(*run);
+      }
+  }
+
+  switch (d.kind) {
+    case Decision::Kind::kAllow:
+      return cont(tid, 0);
+    case Decision::Kind::kDeny:
+      if (int err = tracee::skip_syscall(tid, d.error); err != 0 && err != ESRCH) {
+        record(*run, Status::kRunnerError, LimitKind::kNone,
+               fmt::format("skipping a syscall: {}", errno_text(err)));
+        return kill_run(*run);
+      }
+      return cont(tid, 0);
+    case Decision::Kind::kKill: {
+      if (!run->cause_recorded) {
+        Violation v = make_violation(tid, s, info.name, d.reason);
+        v.path = info.path;
+        run->result.violation = std::move(v);
+      }
+      record(*run, Status::kDisallowedSyscall, LimitKind::kNone, d.reason);
+      return kill_run(*run);
+    }
+  }
+}
+
+void Session::on_tick() {
+  const auto now = Clock::now();
+  for (auto& ptr : runs_) {
+    Run& run = *ptr;
+    if (run.killing) continue;
+    const Limits& lim = run.spec.limits;
+    if (run.handle->cancelled) {
+      record(run, Status::kRunnerError, LimitKind::kNone, "cancelled");
+      kill_run(run);
+      continue;
+    }
+    const auto since = run.exec_seen ? run.exec_time : run.start;
+    if (lim.wall && now - since >= *lim.wall) {
+      record(run, Status::kTimeLimitExceeded, LimitKind::kWall, "wall clock limit");
+      kill_run(run);
+      continue;
+    }
+    if (!lim.cpu && !lim.memory_bytes) continue;
+    sample(run, lim.memory_bytes.has_value());
+    std::int64_t cpu = 0;
+    for (auto& [tgid, p] : run.processes) cpu += p.cpu_ns;
+    if (lim.cpu && cpu >= lim.cpu->count()) {
+      record(run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit");
+      kill_run(run);
+    } else if (lim.memory_bytes && run.peak_bytes > *lim.memory_bytes) {
+      record(run, Status::kMemoryLimitExceeded, LimitKind::kMemory, "memory limit");
+      kill_run(run);
+    }
+  }
+}
+
+void Session::sample(Run& run, bool memory) {
+  for (auto& [tgid, p] : run.processes) {
+    if (!p.alive) continue;
+    if (auto ns = proc::cpu_ns(tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
+    if (memory)
+      if (auto rss = proc::peak_rss_bytes(tgid)) p.peak_rss = std::max(p.peak_rss, *rss);
+  }
+  if (memory) update_peak(run);
+}
+
+void Session::update_peak(Run& run) {
+  // Each live process contributes its own high-water mark: an upper bound of the tree's
+  // simultaneous peak, exact for a single process.
+  std::uint64_t sum = 0;
+  for (auto& [tgid, p] : run.processes)
+    if (p.alive) sum += p.peak_rss;
+  run.peak_bytes = std::max(run.peak_bytes, sum);
+}
+
+void Session::record(Run& run, Status status, LimitKind limit, std::string error) {
+  if (run.cause_recorded) return;
+  run.cause_recorded = true;
+  run.result.status = status;
+  run.result.limit = limit;
+  run.result.error = std::move(error);
+}
+
+void Session::kill_run(Run& run) {
+  if (!run.killing) {
+    run.killing = true;
+    sample(run, true);  // the last look at the processes' usage
+  }
+  for (auto& [tgid, p] : run.processes)
+    if (p.alive && p.live_tasks > 0) ::kill(tgid, SIGKILL);
+  run.child.kill();
+}
+
+void Session::maybe_finish(Run& run) {
+  if (!run.main_reaped || run.live_tasks > 0) return;
+  Result res = std::move(run.result);
+  const auto end = Clock::now();
+  std::int64_t cpu = 0;
+  for (auto& [tgid, p] : run.processes) cpu += p.cpu_ns;
+  res.cpu_time = std::chrono::microseconds(cpu / 1000);
+  res.wall_time =
+      std::chrono::microseconds(to_us(end - (run.exec_seen ? run.exec_time : run.start)));
+  res.memory_kib = run.peak_bytes / 1024;
+  if (!run.cause_recorded) {
+    res.status = Status::kRunnerError;
+    res.error = "the run ended without a verdict";
+  }
+  // Causes seen only in the totals: they happened before the main process ended.
+  const Limits& lim = run.spec.limits;
+  const bool ended_by_program = res.status == Status::kNormal ||
+                                res.status == Status::kNonzeroExitStatus ||
+                                res.status == Status::kSignalled;
+  if (ended_by_program && lim.cpu && cpu > lim.cpu->count()) {
+    res.status = Status::kTimeLimitExceeded;
+    res.limit = LimitKind::kCpu;
+    res.error = "CPU time limit";
+  } else if (ended_by_program && lim.memory_bytes &&
+             (run.peak_bytes > *lim.memory_bytes ||
+              (run.allocation_refused && res.status != Status::kNormal))) {
+    res.status = Status::kMemoryLimitExceeded;
+    res.limit = LimitKind::kMemory;
+    res.error = run.peak_bytes > *lim.memory_bytes
+                    ? "memory limit"
+                    : "memory limit (an allocation was refused, then the program failed)";
+  }
+  asio::post(io_, [c = std::move(run.completion), r = std::move(res)]() mutable {
+    if (c) c(std::move(r));
+  });
+  std::erase_if(runs_, [&](const std::unique_ptr<Run>& p) { return p.get() == &run; });
+}
+
+void Session::fail_all(const std::string& why) {
+  for (auto& run : runs_) {
+    record(*run, Status::kRunnerError, LimitKind::kNone, why);
+    kill_run(*run);
+  }
+}
+
+void Session::cont(pid_t tid, int sig) { ::ptrace(PTRACE_CONT, tid, 0, sig); }
+
+std::string_view Session::syscall_name(std::uint32_t arch, long nr) {
+  const std::uint64_t slot =
+      (static_cast<std::uint64_t>(arch) << 32) | static_cast<std::uint32_t>(nr);
+  auto it = names_.find(slot);
+  if (it == names_.end()) it = names_.emplace(slot, seccomp::syscall_name(arch, nr)).first;
+  return it->second;
+}
+
+void Session::pin_tracer(int cpu) {
+  if (pinned_) return;
+  cpu_set_t old;
+  CPU_ZERO(&old);
+  if (::sched_getaffinity(0, sizeof old, &old) != 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::sched_setaffinity(0, sizeof set, &set) != 0) return;
+  saved_affinity_.assign(reinterpret_cast<unsigned char*>(&old),
+                         reinterpret_cast<unsigned char*>(&old) + sizeof old);
+  pinned_ = true;
+}
+
+void Session::unpin_tracer() {
+  if (!pinned_ || !runs_.empty()) return;
+  ::sched_setaffinity(0, saved_affinity_.size(),
+                      reinterpret_cast<const cpu_set_t*>(saved_affinity_.data()));
+  pinned_ = false;
+}
+
+}  // namespace tracebox::tracer

@@ -1,0 +1,132 @@
+// The tracer of one io_context: every run started on it, every task of those runs, and the pump
+// that waits for their ptrace stops on the io_context's thread.
+#pragma once
+
+#include <sys/types.h>
+#include <time.h>
+
+#include <asio/execution_context.hpp>
+#include <asio/io_context.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tracebox/tracer/tracer.h"
+
+namespace tracebox::tracer {
+
+struct RunHandle::State {
+  explicit State(asio::io_context& c) : io(c) {}
+  asio::io_context& io;
+  std::atomic<bool> cancelled{false};
+};
+
+using Clock = std::chrono::steady_clock;
+
+void detail_set_wakeup_signal(int sig);
+
+// One process (thread group) of a run.
+struct Process {
+  std::int64_t cpu_ns = 0;     // latest sample; final once the process is gone
+  std::uint64_t peak_rss = 0;  // latest VmHWM
+  int live_tasks = 0;
+  bool alive = true;
+};
+
+struct Run {
+  std::uint64_t id = 0;
+  Spec spec;
+  std::shared_ptr<Handler> handler;
+  std::function<void(Result)> completion;
+  std::shared_ptr<RunHandle::State> handle;
+
+  forkexec::Child child;
+  pid_t main_pid = -1;
+  Clock::time_point start;
+  Clock::time_point exec_time;
+  bool exec_seen = false;
+
+  Result result;
+  bool cause_recorded = false;
+  bool killing = false;
+  bool main_reaped = false;
+
+  std::unordered_map<pid_t, Process> processes;
+  int live_tasks = 0;
+  std::uint64_t peak_bytes = 0;
+  // An allocation the memory limit refused (seen at a traced large mmap).
+  bool allocation_refused = false;
+  std::uint64_t data_limit = 0;  // RLIMIT_DATA of the run, 0 = none
+  // Counting::kAll: the errno of each syscall whose rule denies it.
+  std::unordered_map<std::string, int> errno_rules;
+};
+
+// One traced thread.
+struct Task {
+  pid_t tid = 0;
+  pid_t tgid = 0;
+  Run* run = nullptr;      // nullptr: an orphan being killed (its run is gone)
+  bool first_stop = true;  // its initial SIGSTOP has not been seen yet
+};
+
+class Session : public asio::execution_context::service {
+ public:
+  using key_type = Session;
+  static asio::execution_context::id id;
+
+  explicit Session(asio::execution_context& ctx);
+  ~Session() override;
+
+  // On the io thread: starts a run (never throws; failures complete the run).
+  void start(std::shared_ptr<RunHandle::State> handle, Spec spec, std::shared_ptr<Handler> handler,
+             std::function<void(Result)> completion);
+  // On the io thread: cancels the run of `handle` if it is active.
+  void cancel(const RunHandle::State* handle);
+  // From any thread: interrupts the pump's wait so that it yields to other handlers soon.
+  void wake();
+
+ private:
+  void shutdown() override;
+
+  void ensure_pump();
+  void pump();
+  void handle_status(pid_t pid, int status);
+  void on_exit(Task& task, int status);
+  void on_stop(Task& task, int status);
+  void on_event(Task& task, int event);
+  void on_seccomp(Task& task);
+  void on_new_task(pid_t tid);
+  void on_tick();
+
+  Task& add_task(pid_t tid, pid_t tgid, Run* run);
+  void record(Run& run, Status status, LimitKind limit, std::string error);
+  void kill_run(Run& run);
+  void maybe_finish(Run& run);
+  void sample(Run& run, bool memory);
+  void update_peak(Run& run);
+  void cont(pid_t tid, int sig);
+  std::string_view syscall_name(std::uint32_t arch, long nr);
+  void fail_all(const std::string& why);
+  void pin_tracer(int cpu);
+  void unpin_tracer();
+
+  asio::io_context& io_;
+  std::vector<std::unique_ptr<Run>> runs_;
+  std::unordered_map<pid_t, Task> tasks_;
+  std::unordered_map<std::uint64_t, std::string> names_;  // (arch << 32 | nr) -> name
+  std::uint64_t next_id_ = 1;
+  bool pumping_ = false;
+  std::atomic<pid_t> tracer_tid_{0};
+  std::optional<timer_t> timer_;
+  bool pinned_ = false;
+  std::vector<unsigned char> saved_affinity_;
+};
+
+}  // namespace tracebox::tracer

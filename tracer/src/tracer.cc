@@ -1,0 +1,97 @@
+#include "tracebox/tracer/tracer.h"
+
+#include <asio/post.hpp>
+
+#include "session.h"
+
+namespace tracebox::tracer {
+
+std::string_view to_string(Status status) {
+  switch (status) {
+    case Status::kNormal:
+      return "normal";
+    case Status::kTimeLimitExceeded:
+      return "time_limit_exceeded";
+    case Status::kMemoryLimitExceeded:
+      return "memory_limit_exceeded";
+    case Status::kOutputLimitExceeded:
+      return "output_limit_exceeded";
+    case Status::kDisallowedSyscall:
+      return "disallowed_syscall";
+    case Status::kSignalled:
+      return "signalled";
+    case Status::kNonzeroExitStatus:
+      return "nonzero_exit_status";
+    case Status::kRunnerError:
+      return "runner_error";
+  }
+  return "runner_error";
+}
+
+std::string_view to_string(LimitKind limit) {
+  switch (limit) {
+    case LimitKind::kNone:
+      return "";
+    case LimitKind::kCpu:
+      return "cpu";
+    case LimitKind::kWall:
+      return "wall";
+    case LimitKind::kMemory:
+      return "memory";
+    case LimitKind::kOutput:
+      return "output";
+  }
+  return "";
+}
+
+Policy& Policy::allow(std::string_view syscall) {
+  rules.push_back({std::string(syscall), seccomp::Action::allow(), {}});
+  return *this;
+}
+Policy& Policy::trace(std::string_view syscall, std::uint16_t tag) {
+  rules.push_back({std::string(syscall), seccomp::Action::trace(tag), {}});
+  return *this;
+}
+Policy& Policy::deny(std::string_view syscall, int err) {
+  rules.push_back(
+      {std::string(syscall), seccomp::Action::error(static_cast<std::uint16_t>(err)), {}});
+  return *this;
+}
+Policy& Policy::kill(std::string_view syscall) {
+  rules.push_back({std::string(syscall), seccomp::Action::kill_process(), {}});
+  return *this;
+}
+
+void RunHandle::cancel() const {
+  if (!state_) return;
+  state_->cancelled = true;
+  auto state = state_;
+  asio::post(state->io, [state] { asio::use_service<Session>(state->io).cancel(state.get()); });
+  asio::use_service<Session>(state->io).wake();
+}
+
+RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
+                    std::function<void(Result)> completion) {
+  auto state = std::make_shared<RunHandle::State>(io);
+  asio::post(io, [state, spec = std::move(spec), handler = std::move(handler),
+                  completion = std::move(completion)]() mutable {
+    asio::use_service<Session>(state->io).start(state, std::move(spec), std::move(handler),
+                                                std::move(completion));
+  });
+  asio::use_service<Session>(io).wake();
+  return RunHandle(state);
+}
+
+Result run(Spec spec, Handler& handler) {
+  asio::io_context io;
+  Result out;
+  // A non-owning pointer: the caller's handler outlives io.run().
+  std::shared_ptr<Handler> h(std::shared_ptr<Handler>(), &handler);
+  async_run(io, std::move(spec), h, [&](Result r) { out = std::move(r); });
+  io.run();
+  return out;
+}
+
+void set_wakeup_signal(int sig) { detail_set_wakeup_signal(sig); }
+
+}  // namespace tracebox::tracer

@@ -1,0 +1,22 @@
+#include "tracebox/util/error.h"
+
+#include <string.h>
+
+#include <string>
+
+namespace tracebox {
+
+SystemError::SystemError(int err, std::string_view what)
+    : Error(std::string(what) + ": " + errno_text(err)), err_(err) {}
+
+std::string errno_name(int err) {
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? std::string(name) : "E" + std::to_string(err);
+}
+
+std::string errno_text(int err) {
+  const char* text = strerrordesc_np(err);
+  return text != nullptr ? std::string(text) : "Unknown error " + std::to_string(err);
+}
+
+}  // namespace tracebox
