@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "support/support.h"
@@ -26,59 +27,14 @@ constexpr std::uint16_t kTagCheck = 1;
 // What a glibc program and the test program need.
 Policy base_policy() {
   Policy p;
-  for (const char* s : {"read",
-                        "write",
-                        "close",
-                        "fstat",
-                        "newfstatat",
-                        "lseek",
-                        "mmap",
-                        "mprotect",
-                        "munmap",
-                        "brk",
-                        "rt_sigaction",
-                        "rt_sigprocmask",
-                        "rt_sigreturn",
-                        "ioctl",
-                        "pread64",
-                        "access",
-                        "faccessat",
-                        "faccessat2",
-                        "openat",
-                        "execve",
-                        "exit",
-                        "exit_group",
-                        "arch_prctl",
-                        "set_tid_address",
-                        "set_robust_list",
-                        "rseq",
-                        "prlimit64",
-                        "getrandom",
-                        "futex",
-                        "clone",
-                        "wait4",
-                        "madvise",
-                        "getpid",
-                        "gettid",
-                        "clock_gettime",
-                        "clock_nanosleep",
-                        "nanosleep",
-                        "readlink",
-                        "pipe",
-                        "pipe2",
-                        "setsid",
-                        "pause",
-                        "fcntl",
-                        "tgkill",
-                        "uname",
-                        "mremap",
-                        "statx",
-                        "readlinkat",
-                        "sched_yield",
-                        "getppid",
-                        "sched_getaffinity",
-                        "getcwd"})
-    p.allow(s);
+  std::istringstream names(
+      "read write close fstat newfstatat lseek mmap mprotect munmap brk rt_sigaction "
+      "rt_sigprocmask rt_sigreturn ioctl pread64 access faccessat faccessat2 openat execve exit "
+      "exit_group arch_prctl set_tid_address set_robust_list rseq prlimit64 getrandom futex clone "
+      "wait4 madvise getpid gettid clock_gettime clock_nanosleep nanosleep readlink pipe pipe2 "
+      "setsid pause fcntl tgkill uname mremap statx readlinkat sched_yield getppid "
+      "sched_getaffinity getcwd kill");
+  for (std::string name; names >> name;) p.allow(name);
   return p;
 }
 
@@ -130,7 +86,12 @@ Result run_job(Job& job) {
   return tracer::run(job.spec, h);
 }
 
-bool alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+// Whether `pid` is a live process (a zombie waiting for its reaper is dead).
+bool alive(pid_t pid) {
+  std::string stat = test::read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
 
 }  // namespace
 
@@ -475,4 +436,53 @@ TEST_CASE("the tracee is placed on the tracer's CPU unless told otherwise", "[tr
   CHECK(cpus_of(Placement{Placement::Mode::kCpu, 1}) == std::pair{1, 1});
   CHECK(cpus_of(Placement{Placement::Mode::kNone, -1}).first ==
         static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+namespace {
+
+// Allows opening anything but a path ending in "secret", which it refuses with EACCES.
+class SecretGuard : public Handler {
+ public:
+  Decision on_syscall(Context& ctx) override {
+    ++checked;
+    auto path = ctx.read_string(ctx.arg(1));
+    if (path.error != 0) return Decision::deny(path.error);
+    if (path.value.ends_with("secret")) return Decision::deny(EACCES);
+    return Decision::allow();
+  }
+  long checked = 0;
+};
+
+Result race(Job& job, std::uint16_t tag, SecretGuard& guard) {
+  std::erase_if(job.spec.policy.rules, [](const Rule& r) { return r.syscall == "openat"; });
+  job.spec.policy.trace("openat", tag);
+  job.spec.limits.wall = 30s;
+  return tracer::run(job.spec, guard);
+}
+
+}  // namespace
+
+TEST_CASE("a consistent check cannot be raced by another thread or process", "[tracer][race]") {
+  TempDir files;
+  test::write_file(files.file("public"), "public\n");
+  test::write_file(files.file("secret"), "SECRET\n");
+  for (bool shared : {false, true}) {
+    INFO((shared ? "a process sharing memory" : "a second thread") << " flips the path");
+    std::vector<std::string> args = {"race-open", files.file("public"), files.file("secret"), "3"};
+    if (shared) args.push_back("shared");
+    Job job(args);
+    SecretGuard guard;
+    Result r = race(job, kTagConsistent | 2, guard);
+    INFO(r.error);
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output().starts_with("lost "));
+    CHECK(guard.checked > 1000);  // it really hammered
+  }
+  SECTION("control: without the consistent bit the same race is won") {
+    Job job({"race-open", files.file("public"), files.file("secret"), "10"});
+    SecretGuard guard;
+    Result r = race(job, 2, guard);
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output().starts_with("WON"));
+  }
 }

@@ -457,8 +457,9 @@ Child Runner::start() const {
     }
     send_word(parent_end.get(), 0);
   }
-  if (plan.stop) {
-    // The child now stops itself for its tracer; the socket reports its exec later.
+  if (plan.stop || (plan.sync && return_after_sync)) {
+    // The child now stops itself for its tracer, or runs on under the tracer the callback
+    // attached; the socket reports its exec later.
     child.sync_ = std::move(parent_end);
     return child;
   }

@@ -59,6 +59,79 @@ static void spin_ms(long ms) {
   }
 }
 
+// The TOCTOU race: one thread flips a path buffer between an allowed and a secret file while
+// another opens whatever the buffer says and reads it.
+static char race_path[256];
+static const char* race_names[2];
+static volatile int race_stop;
+
+static void* race_flipper(void* unused) {
+  (void)unused;
+  size_t n = strlen(race_names[0]) + 1;
+  while (!race_stop) {
+    memcpy(race_path, race_names[1], n);
+    memcpy(race_path, race_names[0], n);
+  }
+  return NULL;
+}
+
+// Opens the buffer until `seconds` pass; prints "WON" if the secret was ever read.
+static int race_open(const char* allowed, const char* secret, long seconds, int shared) {
+  if (strlen(allowed) != strlen(secret) || strlen(allowed) >= sizeof race_path) return 110;
+  race_names[0] = allowed;
+  race_names[1] = secret;
+  char* buf = race_path;
+  pid_t flipper = -1;
+  pthread_t thread;
+  strcpy(race_path, allowed);
+  if (shared) {
+    // Another process flips the path in a shared mapping.
+    buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) return 111;
+    strcpy(buf, allowed);
+    flipper = fork();
+    if (flipper == 0) {
+      size_t n = strlen(allowed) + 1;
+      for (;;) {
+        memcpy(buf, secret, n);
+        memcpy(buf, allowed, n);
+      }
+    }
+  } else if (pthread_create(&thread, NULL, race_flipper, NULL) != 0) {
+    return 112;
+  }
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  long attempts = 0, opened = 0;
+  for (;;) {
+    int fd = open(buf, O_RDONLY);
+    ++attempts;
+    if (fd >= 0) {
+      char data[16] = {0};
+      ssize_t n = read(fd, data, sizeof data - 1);
+      close(fd);
+      ++opened;
+      if (n > 0 && strncmp(data, "SECRET", 6) == 0) {
+        printf("WON after %ld attempts\n", attempts);
+        fflush(stdout);
+        if (shared) kill(flipper, SIGKILL);
+        return 0;
+      }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - start.tv_sec >= seconds) break;
+  }
+  race_stop = 1;
+  if (shared) {
+    kill(flipper, SIGKILL);
+    waitpid(flipper, NULL, 0);
+  } else {
+    pthread_join(thread, NULL);
+  }
+  printf("lost %ld attempts, %ld opened\n", attempts, opened);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return 100;
   const char* mode = argv[1];
@@ -170,6 +243,9 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  // race-open ALLOWED SECRET SECONDS [shared]
+  if (strcmp(mode, "race-open") == 0 && argc > 4)
+    return race_open(argv[2], argv[3], atol(argv[4]), argc > 5);
   if (strcmp(mode, "segv") == 0) {
     *(volatile int*)16 = 1;
     return 0;

@@ -60,6 +60,13 @@ std::optional<std::uint64_t> data_bytes(pid_t tid) {
   return static_cast<std::uint64_t>(v[5]) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
+bool sleeping(pid_t tid) {
+  char buf[512];
+  if (read_proc(tid, "stat", buf, sizeof buf) < 0) return false;
+  const char* close = std::strrchr(buf, ')');  // the command name may contain anything
+  return close != nullptr && close[1] == ' ' && close[2] == 'S';
+}
+
 std::optional<Ids> ids(pid_t tid) {
   char buf[4096];
   if (read_proc(tid, "status", buf, sizeof buf) < 0) return std::nullopt;

@@ -20,6 +20,9 @@ std::optional<std::uint64_t> peak_rss_bytes(pid_t tid);
 // The data segment size (RLIMIT_DATA's measure plus the stack), in bytes, from statm.
 std::optional<std::uint64_t> data_bytes(pid_t tid);
 
+// Whether task `tid` is in an interruptible sleep (state S in /proc/<tid>/stat).
+bool sleeping(pid_t tid);
+
 // "Tgid:" and "PPid:" of task `tid`.
 struct Ids {
   pid_t tgid = 0;

@@ -43,6 +43,10 @@ asio::execution_context::id Session::id;
 namespace {
 
 constexpr auto kTick = std::chrono::milliseconds(10);
+// How long a consistent syscall may sleep before its freeze is released, and how long the other
+// tasks may take to stop.
+constexpr auto kBlockedCheck = std::chrono::milliseconds(50);
+constexpr auto kFreezeTimeout = std::chrono::seconds(2);
 // mmap requests at least this large are checked against RLIMIT_DATA (malloc's fallback after a
 // refused brk asks for at least 1 MiB, so refused growth is seen too).
 constexpr std::uint64_t kLargeMapping = 1 << 20;
@@ -211,8 +215,23 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
     install_wakeup_handler();
     const Spec& s = r.spec;
     forkexec::Runner runner = s.process;
-    runner.ptrace = true;
     runner.exit_signal = 0;  // see the top comment: waits with __WCLONE see only our children
+    // Attach with PTRACE_SEIZE while the child waits at its sync point, before it loads its
+    // filter and execs: every option is set at once (no window), and PTRACE_INTERRUPT works.
+    runner.ptrace = false;
+    runner.stop_before_seccomp = false;
+    if (!runner.kill_with_parent) runner.kill_with_parent = true;
+    long options = PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC |
+                   PTRACE_O_TRACEEXIT | PTRACE_O_TRACESYSGOOD;
+    if (s.trace_fork)
+      options |=
+          PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEVFORKDONE;
+    runner.return_after_sync = true;  // from here on the child needs its tracer: us
+    runner.sync = [user = std::move(runner.sync), options](pid_t pid) -> int {
+      if (user)
+        if (int err = user(pid); err != 0) return err;
+      return ::ptrace(PTRACE_SEIZE, pid, 0, options) == 0 ? 0 : errno;
+    };
 
     // Backstop rlimits for the limits; the exact checks are the tracer's.
     if (s.limits.cpu && !sets(runner.rlimits, RLIMIT_CPU)) {
@@ -342,7 +361,6 @@ Task& Session::add_task(pid_t tid, pid_t tgid, Run* run) {
   t.tid = tid;
   t.tgid = tgid;
   t.run = run;
-  t.first_stop = true;
   if (run != nullptr) {
     ++run->live_tasks;
     Process& p = run->processes[tgid];
@@ -352,21 +370,39 @@ Task& Session::add_task(pid_t tid, pid_t tgid, Run* run) {
   return t;
 }
 
+namespace {
+// The stop PTRACE_INTERRUPT causes, which is also how a new child of a seized tracee starts.
+bool is_trap_stop(int status) {
+  return WSTOPSIG(status) == SIGTRAP && (status >> 16) == PTRACE_EVENT_STOP;
+}
+}  // namespace
+
 void Session::handle_status(pid_t pid, int status) {
   auto it = tasks_.find(pid);
   if (it == tasks_.end()) {
-    // A new child of a tracee whose initial stop came before its parent's fork event.
-    if (WIFSTOPPED(status)) on_new_task(pid);
+    // A new child of a tracee whose first stop came before its parent's fork event.
+    if (WIFSTOPPED(status)) on_new_task(pid, status);
     return;
   }
-  if (WIFEXITED(status) || WIFSIGNALED(status)) {
-    on_exit(it->second, status);
-  } else if (WIFSTOPPED(status)) {
-    on_stop(it->second, status);
+  Task& task = it->second;
+  if (WIFEXITED(status) || WIFSIGNALED(status)) return on_exit(task, status);
+  if (!WIFSTOPPED(status)) return;
+  if (Run* run = task.run; run != nullptr && run->freeze) {
+    Freeze& f = *run->freeze;
+    if (pid != f.checker) {
+      // Another task of a frozen run: keep it stopped; what stopped it waits for the thaw.
+      task.held = true;
+      if (!is_trap_stop(status)) run->deferred.emplace_back(pid, status);
+      f.awaiting.erase(pid);
+      if (f.awaiting.empty() && !f.in_syscall) decide(*run, f.info, true);
+      return;
+    }
+    if (f.in_syscall) release(*run);  // the checked syscall returned (or stopped): thaw
   }
+  on_stop(task, status);
 }
 
-void Session::on_new_task(pid_t tid) {
+void Session::on_new_task(pid_t tid, int status) {
   // Find its run: a thread of a known process, or a child of one.
   Run* run = nullptr;
   pid_t tgid = tid;
@@ -377,12 +413,17 @@ void Session::on_new_task(pid_t tid) {
       if (auto p = tasks_.find(ids->ppid); p != tasks_.end()) run = p->second.run;
   }
   Task& t = add_task(tid, tgid, run);
-  t.first_stop = false;
   if (run == nullptr || run->killing) {
-    ::kill(tid, SIGKILL);  // nobody will account for it: it must not run
+    ::kill(tid, SIGKILL);  // nobody would account for it: it must not run
     return;
   }
-  cont(tid, 0);
+  if (run->freeze) {
+    t.held = true;
+    if (!is_trap_stop(status)) run->deferred.emplace_back(tid, status);
+    return;
+  }
+  if (is_trap_stop(status)) return cont(tid, 0);
+  on_stop(t, status);
 }
 
 void Session::on_exit(Task& task, int status) {
@@ -394,6 +435,16 @@ void Session::on_exit(Task& task, int status) {
   --run->live_tasks;
   Process& p = run->processes[tgid];
   --p.live_tasks;
+  std::erase_if(run->deferred, [&](const auto& d) { return d.first == tid; });
+  if (run->freeze) {
+    Freeze& f = *run->freeze;
+    if (f.checker == tid) {
+      release(*run);
+    } else {
+      f.awaiting.erase(tid);
+      if (f.awaiting.empty() && !f.in_syscall) decide(*run, f.info, true);
+    }
+  }
   if (tid == tgid) {
     // A leader's exit is reported after all its threads': the process is gone. Until its
     // parent reaps it, its CPU clock still reads its final total.
@@ -448,42 +499,18 @@ void Session::on_exit(Task& task, int status) {
 void Session::on_stop(Task& task, int status) {
   const int sig = WSTOPSIG(status);
   const int event = (status >> 16) & 0xff;
-  if (sig == SIGTRAP && event != 0) return on_event(task, event);
   Run* run = task.run;
   const pid_t tid = task.tid;
-
-  if (task.first_stop && sig == SIGSTOP) {
-    task.first_stop = false;
-    if (run != nullptr && tid == run->main_pid) {
-      // The main process stopped itself after PTRACE_TRACEME: set the options before it loads
-      // its filter and execs. Children inherit them.
-      long options =
-          PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT;
-      if (run->spec.trace_fork)
-        options |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE;
-      if (::ptrace(PTRACE_SETOPTIONS, tid, 0, options) != 0) {
-        record(*run, Status::kRunnerError, LimitKind::kNone,
-               fmt::format("PTRACE_SETOPTIONS: {}", errno_text(errno)));
-        kill_run(*run);
-        return;
-      }
-    }
-    if (run == nullptr || run->killing) {
-      ::kill(tid, SIGKILL);
-      return;
-    }
-    return cont(tid, 0);
-  }
   if (run == nullptr) {
     ::kill(tid, SIGKILL);
     return;
   }
-  siginfo_t si{};
-  if (::ptrace(PTRACE_GETSIGINFO, tid, 0, &si) != 0) {
-    // EINVAL: a group-stop (SIGSTOP, SIGTSTP...). Resume: a program may not freeze itself while
-    // its wall clock runs. ESRCH: it died meanwhile.
-    if (errno == EINVAL) cont(tid, 0);
-    return;
+  if (sig == (SIGTRAP | 0x80)) return cont(tid, 0);  // the exit of a syscall run under a freeze
+  if (sig == SIGTRAP && event != 0) return on_event(task, event);
+  if (event == PTRACE_EVENT_STOP) {
+    // A group-stop (SIGSTOP, SIGTSTP...): resume, a program may not freeze itself while its
+    // wall clock runs.
+    return cont(tid, 0);
   }
   if (sig == SIGXCPU) {
     record(*run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit (SIGXCPU)");
@@ -493,16 +520,20 @@ void Session::on_stop(Task& task, int status) {
     record(*run, Status::kOutputLimitExceeded, LimitKind::kOutput, "output limit (SIGXFSZ)");
     return kill_run(*run);
   }
-  if (sig == SIGSYS && si.si_code == SYS_SECCOMP) {
-    tracee::SyscallInfo s;
-    s.nr = si.si_syscall;
-    s.arch = si.si_arch;
-    auto name = syscall_name(s.arch, s.nr);
-    Violation v = make_violation(tid, s, name, "refused by the seccomp filter (SIGSYS)");
-    if (!run->cause_recorded) run->result.violation = v;
-    record(*run, Status::kDisallowedSyscall, LimitKind::kNone,
-           fmt::format("disallowed syscall {} (SIGSYS)", name));
-    return kill_run(*run);
+  if (sig == SIGSYS) {
+    siginfo_t si{};
+    if (::ptrace(PTRACE_GETSIGINFO, tid, 0, &si) == 0 && si.si_code == SYS_SECCOMP) {
+      tracee::SyscallInfo s;
+      s.nr = si.si_syscall;
+      s.arch = si.si_arch;
+      auto name = syscall_name(s.arch, s.nr);
+      if (!run->cause_recorded)
+        run->result.violation =
+            make_violation(tid, s, name, "refused by the seccomp filter (SIGSYS)");
+      record(*run, Status::kDisallowedSyscall, LimitKind::kNone,
+             fmt::format("disallowed syscall {} (SIGSYS)", name));
+      return kill_run(*run);
+    }
   }
   try {
     run->handler->on_signal(tid, sig);
@@ -526,13 +557,16 @@ void Session::on_event(Task& task, int event) {
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
     case PTRACE_EVENT_CLONE: {
+      // A vfork parent blocks until its child execs or exits (VFORK_DONE): it cannot run, and
+      // it cannot be interrupted either.
+      if (event == PTRACE_EVENT_VFORK) task.vfork_parent = true;
       if (other > 0 && tasks_.find(other) == tasks_.end()) {
         // tgkill(tgid, tid, 0) succeeds only for a thread of that process.
         const pid_t tgid = task.tgid;
         const bool thread =
             event == PTRACE_EVENT_CLONE && ::syscall(SYS_tgkill, tgid, other, 0) == 0;
         add_task(other, thread ? tgid : other, run);
-        if (run != nullptr && !run->killing) {
+        if (!run->killing) {
           ForkKind kind = thread                        ? ForkKind::kThread
                           : event == PTRACE_EVENT_VFORK ? ForkKind::kVfork
                           : event == PTRACE_EVENT_CLONE ? ForkKind::kClone
@@ -542,13 +576,15 @@ void Session::on_event(Task& task, int event) {
           } catch (const std::exception& e) {
             record(*run, Status::kRunnerError, LimitKind::kNone,
                    std::string("handler threw in on_fork: ") + e.what());
-            kill_run(*run);
-            return;
+            return kill_run(*run);
           }
         }
       }
       break;
     }
+    case PTRACE_EVENT_VFORK_DONE:
+      task.vfork_parent = false;
+      break;
     case PTRACE_EVENT_EXEC: {
       if (other != tid) {
         // A non-leader thread exec'd: it now has the leader's tid; its old tid is gone.
@@ -560,62 +596,54 @@ void Session::on_event(Task& task, int event) {
           tasks_.erase(it);
         }
       }
-      if (run != nullptr && !run->exec_seen && task.tgid == run->main_pid) {
+      if (!run->exec_seen && task.tgid == run->main_pid) {
         run->exec_seen = true;
         run->exec_time = Clock::now();
         run->result.setup_time = std::chrono::microseconds(to_us(run->exec_time - run->start));
         (void)run->child.read_exec_result();  // EOF: the socket closed on exec
       }
-      if (run != nullptr) {
-        try {
-          run->handler->on_exec(task.tgid);
-        } catch (const std::exception& e) {
-          record(*run, Status::kRunnerError, LimitKind::kNone,
-                 std::string("handler threw in on_exec: ") + e.what());
-          return kill_run(*run);
-        }
+      try {
+        run->handler->on_exec(task.tgid);
+      } catch (const std::exception& e) {
+        record(*run, Status::kRunnerError, LimitKind::kNone,
+               std::string("handler threw in on_exec: ") + e.what());
+        return kill_run(*run);
       }
       break;
     }
     case PTRACE_EVENT_EXIT: {
-      if (run != nullptr) {
-        Process& p = run->processes[task.tgid];
-        if (auto ns = proc::cpu_ns(task.tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
-        if (auto rss = proc::peak_rss_bytes(tid)) p.peak_rss = std::max(p.peak_rss, *rss);
-        update_peak(*run);
-      }
+      Process& p = run->processes[task.tgid];
+      if (auto ns = proc::cpu_ns(task.tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
+      if (auto rss = proc::peak_rss_bytes(tid)) p.peak_rss = std::max(p.peak_rss, *rss);
+      update_peak(*run);
       break;
     }
-    default:
+    default:  // PTRACE_EVENT_STOP (a new child's first stop, a spent interrupt)
       break;
   }
   cont(tid, 0);
 }
 
 void Session::on_seccomp(Task& task) {
-  Run* run = task.run;
+  Run& run = *task.run;
   const pid_t tid = task.tid;
-  if (run == nullptr) {
-    ::kill(tid, SIGKILL);
-    return;
-  }
   Context::Info info;
   info.tid = tid;
   info.tgid = task.tgid;
   if (int err = tracee::syscall_info(tid, info.syscall); err != 0) {
     if (err == ESRCH) return;  // killed meanwhile (e.g. a sibling's exit_group): not a violation
-    record(*run, Status::kRunnerError, LimitKind::kNone,
+    record(run, Status::kRunnerError, LimitKind::kNone,
            fmt::format("PTRACE_GET_SYSCALL_INFO: {}", errno_text(err)));
-    return kill_run(*run);
+    return kill_run(run);
   }
   // Syscalls before the program's first exec are the child's own (its execve): not judged.
-  if (!run->exec_seen) return cont(tid, 0);
+  if (!run.exec_seen) return cont(tid, 0);
 
   const tracee::SyscallInfo& s = info.syscall;
   info.name = syscall_name(s.arch, s.nr);
-  if (run->spec.counting != Counting::kNone) {
+  if (run.spec.counting != Counting::kNone) {
     std::string counted = info.name.empty() ? fmt::format("nr{}", s.nr) : std::string(info.name);
-    ++run->result.syscall_counts[counted];
+    ++run.result.syscall_counts[counted];
   }
 
   Decision d = Decision::allow();
@@ -637,16 +665,16 @@ void Session::on_seccomp(Task& task) {
     case kTagCountAllow:
       break;
     case kTagCountErrno: {
-      auto it = run->errno_rules.find(name);
-      d = Decision::deny(it != run->errno_rules.end() ? it->second : ENOSYS);
+      auto it = run.errno_rules.find(name);
+      d = Decision::deny(it != run.errno_rules.end() ? it->second : ENOSYS);
       break;
     }
     case kTagMemory: {
       // Will the kernel refuse this mapping because of RLIMIT_DATA? Then a later crash is the
       // memory limit's doing.
       auto data = proc::data_bytes(tid);
-      if (data && run->data_limit != 0 && *data + s.args[1] > run->data_limit)
-        run->allocation_refused = true;
+      if (data && run.data_limit != 0 && *data + s.args[1] > run.data_limit)
+        run.allocation_refused = true;
       break;
     }
     default:
@@ -655,35 +683,106 @@ void Session::on_seccomp(Task& task) {
         break;
       }
       info.arch_name = seccomp::arch_name(s.arch, s.nr);
-      try {
-        Context ctx(info);
-        d = run->handler->on_syscall(ctx);
-      } catch (const std::exception& e) {
-        record(*run, Status::kRunnerError, LimitKind::kNone,
-               std::string("handler threw in on_syscall: ") + e.what());
-        return kill_run(*run);
-      }
+      if ((tag & kTagConsistent) != 0) return start_freeze(run, info);
+      return decide(run, info, false);
   }
+  if (d.kind == Decision::Kind::kKill) {
+    if (!run.cause_recorded) run.result.violation = make_violation(tid, s, info.name, d.reason);
+    record(run, Status::kDisallowedSyscall, LimitKind::kNone, d.reason);
+    return kill_run(run);
+  }
+  if (d.kind == Decision::Kind::kDeny) tracee::skip_syscall(tid, d.error);
+  cont(tid, 0);
+}
 
+void Session::start_freeze(Run& run, Context::Info& info) {
+  // Every other task that can run is interrupted; those already held, and vfork parents (which
+  // cannot run until their child execs), are frozen as they are.
+  Freeze f;
+  f.checker = info.tid;
+  f.since = Clock::now();
+  bool others = false;
+  for (auto& [tid, t] : tasks_) {
+    if (t.run != &run || tid == info.tid) continue;
+    others = true;
+    if (t.held || t.vfork_parent) continue;
+    if (::ptrace(PTRACE_INTERRUPT, tid, 0, 0) == 0) f.awaiting[tid] = true;
+  }
+  if (!others) return decide(run, info, false);  // alone: nothing can race it
+  f.info = std::move(info);
+  tasks_[f.checker].held = true;
+  run.freeze = std::move(f);
+  if (run.freeze->awaiting.empty()) decide(run, run.freeze->info, true);
+}
+
+void Session::decide(Run& run, Context::Info& info, bool frozen) {
+  const pid_t tid = info.tid;
+  if (run.killing) {
+    if (frozen) release(run);
+    return;
+  }
+  Decision d;
+  try {
+    Context ctx(info);
+    d = run.handler->on_syscall(ctx);
+  } catch (const std::exception& e) {
+    record(run, Status::kRunnerError, LimitKind::kNone,
+           std::string("handler threw in on_syscall: ") + e.what());
+    return kill_run(run);
+  }
   switch (d.kind) {
     case Decision::Kind::kAllow:
+      if (frozen) {
+        // Keep the others stopped until the kernel has read what we checked: run the syscall
+        // to its exit stop.
+        run.freeze->in_syscall = true;
+        run.freeze->since = Clock::now();
+        ::ptrace(PTRACE_SYSCALL, tid, 0, 0);
+        return;
+      }
       return cont(tid, 0);
     case Decision::Kind::kDeny:
       if (int err = tracee::skip_syscall(tid, d.error); err != 0 && err != ESRCH) {
-        record(*run, Status::kRunnerError, LimitKind::kNone,
+        record(run, Status::kRunnerError, LimitKind::kNone,
                fmt::format("skipping a syscall: {}", errno_text(err)));
-        return kill_run(*run);
+        return kill_run(run);
       }
-      return cont(tid, 0);
+      cont(tid, 0);
+      if (frozen) release(run);
+      return;
     case Decision::Kind::kKill: {
-      if (!run->cause_recorded) {
-        Violation v = make_violation(tid, s, info.name, d.reason);
+      if (!run.cause_recorded) {
+        Violation v = make_violation(tid, info.syscall, info.name, d.reason);
         v.path = info.path;
-        run->result.violation = std::move(v);
+        run.result.violation = std::move(v);
       }
-      record(*run, Status::kDisallowedSyscall, LimitKind::kNone, d.reason);
-      return kill_run(*run);
+      record(run, Status::kDisallowedSyscall, LimitKind::kNone, d.reason);
+      return kill_run(run);
     }
+  }
+}
+
+void Session::release(Run& run) {
+  if (!run.freeze) return;
+  const pid_t checker = run.freeze->checker;
+  run.freeze.reset();
+  if (auto it = tasks_.find(checker); it != tasks_.end()) it->second.held = false;
+  for (auto& [tid, t] : tasks_) {
+    if (t.run != &run || !t.held) continue;
+    const bool has_event = std::any_of(run.deferred.begin(), run.deferred.end(),
+                                       [&, id = tid](const auto& d) { return d.first == id; });
+    if (has_event) continue;  // handled below, in order
+    t.held = false;
+    cont(tid, 0);
+  }
+  // Replay what stopped the held tasks; one of them may freeze the run again.
+  while (!run.freeze && !run.deferred.empty()) {
+    auto [pid, status] = run.deferred.front();
+    run.deferred.pop_front();
+    auto it = tasks_.find(pid);
+    if (it == tasks_.end()) continue;
+    it->second.held = false;
+    handle_status(pid, status);
   }
 }
 
@@ -692,6 +791,19 @@ void Session::on_tick() {
   for (auto& ptr : runs_) {
     Run& run = *ptr;
     if (run.killing) continue;
+    if (run.freeze) {
+      Freeze& f = *run.freeze;
+      if (f.in_syscall && now - f.since >= kBlockedCheck && proc::sleeping(f.checker)) {
+        // The checked syscall sleeps (a FIFO open waiting for a writer that may be one of the
+        // frozen tasks): the kernel has long resolved its path. Thaw, or it would wait forever.
+        release(run);
+      } else if (!f.in_syscall && now - f.since >= kFreezeTimeout) {
+        record(run, Status::kRunnerError, LimitKind::kNone,
+               "a task of the run did not stop for a checked syscall");
+        kill_run(run);
+        continue;
+      }
+    }
     const Limits& lim = run.spec.limits;
     if (run.handle->cancelled) {
       record(run, Status::kRunnerError, LimitKind::kNone, "cancelled");

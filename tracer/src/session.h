@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "context_info.h"
 #include "tracebox/tracer/tracer.h"
 
 namespace tracebox::tracer {
@@ -38,6 +40,16 @@ struct Process {
   std::uint64_t peak_rss = 0;  // latest VmHWM
   int live_tasks = 0;
   bool alive = true;
+};
+
+// A run stopped around one consistent syscall (a tag with kTagConsistent): every other task is
+// held in a ptrace-stop from before the handler reads the tracee until the syscall returns.
+struct Freeze {
+  pid_t checker = 0;
+  Context::Info info;                        // the stop being decided
+  std::unordered_map<pid_t, bool> awaiting;  // tasks asked to stop, not stopped yet
+  bool in_syscall = false;                   // allowed: the checked syscall is running
+  Clock::time_point since;
 };
 
 struct Run {
@@ -66,14 +78,19 @@ struct Run {
   std::uint64_t data_limit = 0;  // RLIMIT_DATA of the run, 0 = none
   // Counting::kAll: the errno of each syscall whose rule denies it.
   std::unordered_map<std::string, int> errno_rules;
+
+  std::optional<Freeze> freeze;
+  // Stops of held tasks, handled once the freeze ends (in order).
+  std::deque<std::pair<pid_t, int>> deferred;
 };
 
 // One traced thread.
 struct Task {
   pid_t tid = 0;
   pid_t tgid = 0;
-  Run* run = nullptr;      // nullptr: an orphan being killed (its run is gone)
-  bool first_stop = true;  // its initial SIGSTOP has not been seen yet
+  Run* run = nullptr;         // nullptr: an orphan being killed (its run is gone)
+  bool held = false;          // in a stop we keep it in while its run is frozen
+  bool vfork_parent = false;  // blocked in vfork until its child execs or exits
 };
 
 class Session : public asio::execution_context::service {
@@ -102,8 +119,11 @@ class Session : public asio::execution_context::service {
   void on_stop(Task& task, int status);
   void on_event(Task& task, int event);
   void on_seccomp(Task& task);
-  void on_new_task(pid_t tid);
+  void on_new_task(pid_t tid, int status);
   void on_tick();
+  void decide(Run& run, Context::Info& info, bool frozen);
+  void start_freeze(Run& run, Context::Info& info);
+  void release(Run& run);
 
   Task& add_task(pid_t tid, pid_t tgid, Run* run);
   void record(Run& run, Status status, LimitKind limit, std::string error);

@@ -121,6 +121,10 @@ struct Runner {
   std::optional<Credential> credential;
 
   SyncCallback sync;
+  // start() returns as soon as the sync callback succeeded, without waiting for the exec (whose
+  // outcome Child::read_exec_result() then reports): for a caller that attached a tracer in the
+  // callback and must go on serving the child's stops.
+  bool return_after_sync = false;
   // PTRACE_TRACEME, then (with seccomp, or stop_before_seccomp) a SIGSTOP before the filter is
   // loaded, so that the tracer sets its options before any traced syscall. The calling thread
   // becomes the tracer.

@@ -17,6 +17,13 @@
 
 namespace tracebox::tracer {
 
+// A user tag with this bit set asks for a consistent decision: before Handler::on_syscall runs,
+// every other task of the run is stopped, and stays stopped until the syscall returns (or is
+// denied). What the handler reads from the tracee's memory and filesystem is then what the kernel
+// will see: no other thread or process of the run can rewrite a path or swap a symlink between
+// the check and the use. A run with a single task pays nothing for it.
+inline constexpr std::uint16_t kTagConsistent = 0x8000;
+
 // One rule of a run's syscall policy. Trace rules with a user tag (< seccomp::kReservedTagBase)
 // go to Handler::on_syscall; kill rules end the run with disallowed_syscall.
 struct Rule {
