@@ -1,6 +1,8 @@
 // The filter builder. build() turns the user's rules into one rule list per ABI (tracer defaults
 // added, conditions rewritten to what the ABI's kernel reads, exclusion checked), gives each list
-// to its own single-ABI libseccomp context, merges the contexts and exports the BPF.
+// to its own single-ABI libseccomp context (unconditional actions, and a placeholder for each
+// syscall with conditional rules), merges the contexts, exports the BPF, and replaces the
+// placeholders by jumps to the argument checks of checks.cc.
 #include "tracebox/seccomp/filter.h"
 
 #include <fmt/format.h>
@@ -32,10 +34,8 @@ using detail::exclusive;
 using detail::kMax32;
 using detail::kMax64;
 using detail::narrow;
-using detail::Narrowed;
 using detail::Rule;
 using Cond = ArgCondition;
-using Op = ArgCondition::Op;
 
 constexpr Action kViolation = Action::trace(kTagViolation);
 
@@ -56,11 +56,6 @@ std::vector<std::uint32_t> compat_arches(std::uint32_t native) {
   if (native == SCMP_ARCH_X86_64) return {SCMP_ARCH_X86, SCMP_ARCH_X32};
   if (native == SCMP_ARCH_AARCH64) return {SCMP_ARCH_ARM};
   return {};
-}
-
-// libseccomp compares only the low 32 bits of arguments on these ABIs.
-bool compares_32bit(std::uint32_t arch) {
-  return (arch & __AUDIT_ARCH_64BIT) == 0 || (arch & __AUDIT_ARCH_CONVENTION_MIPS64_N32) != 0;
 }
 
 // clone's flags: the first argument, except on s390 where the stack comes first.
@@ -100,7 +95,7 @@ struct Spec {
   Action bad_arch_action = Action::kill_process();
   bool compat = false;
   bool tracer = false;
-  std::vector<Rule> rules;  // as given: conditions not yet merged
+  std::vector<Rule> rules;  // as given: conditions not yet narrowed
   std::string error;        // the first add() error, thrown by build()
 
   bool named(std::string_view syscall) const {
@@ -119,7 +114,7 @@ struct Spec {
 // Calls of `syscall` matching `guard` (a masked_eq) get `action`; every other rule of `syscall`
 // is narrowed to the calls that do not match it.
 void add_guard(std::vector<Rule>& rules, const std::string& syscall, const Cond& guard,
-               Action action, std::uint64_t max, std::string_view why) {
+               Action action, std::uint64_t max) {
   std::vector<Rule> out;
   for (Rule& r : rules) {
     if (r.syscall != syscall) {
@@ -128,22 +123,12 @@ void add_guard(std::vector<Rule>& rules, const std::string& syscall, const Cond&
     }
     for (const Cond& piece : complement(guard)) {
       Rule narrowed = r;
-      switch (narrow(narrowed, piece, max)) {
-        case Narrowed::kOk:
-          if (std::find(out.begin(), out.end(), narrowed) == out.end())
-            out.push_back(std::move(narrowed));
-          break;
-        case Narrowed::kNever:
-          break;
-        case Narrowed::kCannot:
-          throw BuildError(fmt::format(
-              "rule for '{}' ({}) compares arg{} in a way that cannot be combined with {}", syscall,
-              describe(r), guard.arg, why));
-      }
+      if (narrow(narrowed, piece, max) && std::find(out.begin(), out.end(), narrowed) == out.end())
+        out.push_back(std::move(narrowed));
     }
   }
   Rule guarded{syscall, action, {}};
-  if (narrow(guarded, guard, max) == Narrowed::kOk) out.push_back(std::move(guarded));
+  if (narrow(guarded, guard, max)) out.push_back(std::move(guarded));
   rules = std::move(out);
 }
 
@@ -152,15 +137,14 @@ void add_tracer_defaults(const Spec& s, std::vector<Rule>& rules, std::uint32_t 
                          std::uint64_t max) {
   // A CLONE_UNTRACED child would not be attached to the tracer.
   add_guard(rules, "clone", Cond::masked_eq(clone_flags_arg(arch), CLONE_UNTRACED, CLONE_UNTRACED),
-            kViolation, max, "the tracer's CLONE_UNTRACED check");
+            kViolation, max);
   // clone3's flags are in memory where BPF cannot read them; ENOSYS makes libc use clone.
   std::erase_if(rules, [](const Rule& r) { return r.syscall == "clone3"; });
   rules.push_back({"clone3", Action::error(ENOSYS), {}});
   if (!s.named("seccomp")) {
     rules.push_back({"seccomp", kViolation, {}});
     // prctl's option is an int: the kernel reads the low 32 bits only.
-    add_guard(rules, "prctl", Cond::masked_eq(0, kMax32, PR_SET_SECCOMP), kViolation, max,
-              "the tracer's PR_SET_SECCOMP check");
+    add_guard(rules, "prctl", Cond::masked_eq(0, kMax32, PR_SET_SECCOMP), kViolation, max);
   }
   static const std::pair<const char*, Action> kDeniedUnlessNamed[] = {
       {"ptrace", kViolation},
@@ -178,21 +162,13 @@ void add_tracer_defaults(const Spec& s, std::vector<Rule>& rules, std::uint32_t 
 }
 
 std::vector<Rule> rules_for_abi(const Spec& s, std::uint32_t arch) {
-  const std::uint64_t max = compares_32bit(arch) ? kMax32 : kMax64;
+  const std::uint64_t max = detail::args_are_32bit(arch) ? kMax32 : kMax64;
   std::vector<Rule> rules;
   for (const Rule& given : s.rules) {
     Rule r{given.syscall, s.tracer && is_kill(given.action) ? kViolation : given.action, {}};
-    bool possible = true;
-    for (const Cond& c : given.conds) {
-      const Narrowed n = narrow(r, c, max);
-      if (n == Narrowed::kCannot)
-        throw BuildError(fmt::format(
-            "rule for '{}' compares arg{} twice ({}), which one libseccomp comparison cannot "
-            "express; split it into two rules",
-            given.syscall, c.arg, describe(given)));
-      possible = possible && n == Narrowed::kOk;
-    }
-    if (possible) rules.push_back(std::move(r));
+    if (std::all_of(given.conds.begin(), given.conds.end(),
+                    [&](const Cond& c) { return narrow(r, c, max); }))
+      rules.push_back(std::move(r));
   }
   if (s.tracer) add_tracer_defaults(s, rules, arch, max);
   std::erase_if(rules, [&](const Rule& r) { return !exists(arch, r.syscall); });
@@ -214,8 +190,8 @@ void check_exclusive(const std::vector<Rule>& rules, std::uint32_t arch) {
 }
 
 // Whether BPF sees the arguments of `syscall` as the kernel reads them on `arch`. Not on x32
-// (libseccomp compares the low half of its 64-bit registers), nor where the arguments are in
-// memory: multiplexed socket/ipc calls, i386's old mmap and select.
+// (64-bit registers, which some x32 entry points read as 32-bit values), nor where the arguments
+// are in memory: multiplexed socket/ipc calls, i386's old mmap and select.
 bool arguments_visible(std::uint32_t arch, const std::string& syscall) {
   if (arch == kArchX32) return false;
   if (arch == SCMP_ARCH_X86 && (syscall == "mmap" || syscall == "select")) return false;
@@ -265,7 +241,7 @@ Context new_context(std::uint32_t arch, bool native, const Spec& s) {
     check(seccomp_arch_remove(ctx.get(), SCMP_ARCH_NATIVE), "seccomp_arch_remove");
   }
   check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, bad_arch.to_ret()),
-        "bad-arch action " + bad_arch.to_string());
+        "SCMP_FLTATR_ACT_BADARCH");
   // forkexec sets no_new_privs itself, before installing the program.
   check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0), "SCMP_FLTATR_CTL_NNP");
   check(seccomp_attr_set(ctx.get(), SCMP_FLTATR_API_TSKIP, 1), "SCMP_FLTATR_API_TSKIP");
@@ -276,25 +252,43 @@ Context new_context(std::uint32_t arch, bool native, const Spec& s) {
   return ctx;
 }
 
-void add_rules(void* ctx, const std::vector<Rule>& rules, std::uint32_t arch, const Action& def) {
-  for (std::size_t i = 0; i < rules.size(); ++i) {
-    const Rule& r = rules[i];
-    if (r.action == def) continue;  // libseccomp refuses these: the default does it
-    if (std::find(rules.begin(), rules.begin() + static_cast<long>(i), r) != rules.begin() + i)
-      continue;
-    std::vector<scmp_arg_cmp> cmps;
-    for (const Cond& c : r.conds) {
-      constexpr scmp_compare kOps[] = {SCMP_CMP_EQ, SCMP_CMP_NE, SCMP_CMP_LT,       SCMP_CMP_LE,
-                                       SCMP_CMP_GT, SCMP_CMP_GE, SCMP_CMP_MASKED_EQ};
-      const bool masked = c.op == Op::kMaskedEq;
-      cmps.push_back(
-          {c.arg, kOps[static_cast<int>(c.op)], masked ? c.mask : c.value, masked ? c.value : 0});
+// The conditional rules of one syscall on one ABI, compiled by argument_checks().
+struct Check {
+  std::uint32_t arch;
+  std::string syscall;
+  std::vector<Rule> rules;
+  Action otherwise;
+};
+
+// libseccomp's program returns trace(kReservedTagBase + i) where checks[i] must run.
+constexpr std::size_t kMaxChecks = kTagBadArch - kReservedTagBase;
+
+// Gives libseccomp the rules of one ABI: an unconditional action per syscall, or a placeholder
+// for the syscall's argument checks.
+void add_rules(void* ctx, const std::vector<Rule>& rules, std::uint32_t arch, const Action& def,
+               std::vector<Check>& checks) {
+  std::vector<std::string> done;
+  for (const Rule& first : rules) {
+    if (std::find(done.begin(), done.end(), first.syscall) != done.end()) continue;
+    done.push_back(first.syscall);
+    std::vector<Rule> own;  // the rules that need BPF (the default action needs none)
+    for (const Rule& r : rules)
+      if (r.syscall == first.syscall && r.action != def &&
+          std::find(own.begin(), own.end(), r) == own.end())
+        own.push_back(r);
+    if (own.empty()) continue;
+    // With an unconditional rule, every rule of the syscall has its action (check_exclusive).
+    Action action = own.front().action;
+    if (std::none_of(own.begin(), own.end(), [](const Rule& r) { return r.conds.empty(); })) {
+      if (checks.size() == kMaxChecks)
+        throw BuildError(fmt::format("more than {} syscalls with argument conditions", kMaxChecks));
+      action = Action::trace(static_cast<std::uint16_t>(kReservedTagBase + checks.size()));
+      checks.push_back({arch, first.syscall, std::move(own), def});
     }
     // libseccomp takes the native (or pseudo) number and translates it by name for the ABI.
-    const int nr = seccomp_syscall_resolve_name(r.syscall.c_str());
-    check(seccomp_rule_add_array(ctx, r.action.to_ret(), nr, static_cast<unsigned>(cmps.size()),
-                                 cmps.data()),
-          fmt::format("rule for '{}' on {} ({})", r.syscall, arch_name(arch), describe(r)));
+    const int nr = seccomp_syscall_resolve_name(first.syscall.c_str());
+    if (const int rc = seccomp_rule_add(ctx, action.to_ret(), nr, 0); rc < 0)
+      check(rc, fmt::format("rule for '{}' on {}", first.syscall, arch_name(arch)));
   }
   // A tracer skips a syscall by setting its number to -1; the filter then runs on -1.
   if (def != Action::allow())
@@ -314,7 +308,12 @@ void check_names(const Spec& s, const std::vector<std::uint32_t>& arches) {
   }
 }
 
-Context compile(const Spec& s) {
+struct Compiled {
+  Context filter;
+  std::vector<Check> checks;
+};
+
+Compiled compile(const Spec& s) {
   if (!s.error.empty()) throw BuildError(s.error);
   const std::uint32_t native = seccomp_arch_native();
   std::vector<std::uint32_t> arches{native};
@@ -322,21 +321,21 @@ Context compile(const Spec& s) {
     for (std::uint32_t a : compat_arches(native)) arches.push_back(a);
   check_names(s, arches);
   const Action def = s.effective_default();
-  Context filter;
+  Compiled out;
   for (std::uint32_t arch : arches) {
     std::vector<Rule> rules = rules_for_abi(s, arch);
     check_exclusive(rules, arch);
     collapse_invisible(rules, arch, def);
     Context ctx = new_context(arch, arch == native, s);
-    add_rules(ctx.get(), rules, arch, def);
-    if (!filter) {
-      filter = std::move(ctx);
+    add_rules(ctx.get(), rules, arch, def, out.checks);
+    if (!out.filter) {
+      out.filter = std::move(ctx);
       continue;
     }
-    check(seccomp_merge(filter.get(), ctx.get()), "seccomp_merge");
+    check(seccomp_merge(out.filter.get(), ctx.get()), "seccomp_merge");
     (void)ctx.release();  // seccomp_merge consumed it
   }
-  return filter;
+  return out;
 }
 
 // Runs one of libseccomp's export functions into a memfd and returns what it wrote.
@@ -420,8 +419,13 @@ Builder::Builder(Builder&&) noexcept = default;
 Builder& Builder::operator=(Builder&&) noexcept = default;
 
 namespace {
-// Tags at or above kReservedTagBase other than the library's own would be misread by the tracer.
-std::string check_tag(const Action& a) {
+// Why `a` cannot be used, or "": errno values the kernel cannot return, and trace tags at or
+// above kReservedTagBase other than the library's own (the tracer and build() would misread them).
+std::string check_action(const Action& a) {
+  // The kernel caps errno values at MAX_ERRNO; libseccomp refuses them.
+  constexpr std::uint16_t kMaxErrno = 4095;
+  if (a.kind == Action::Kind::kErrno && a.data >= kMaxErrno)
+    return fmt::format("errno {} is out of range (0..{})", a.data, kMaxErrno - 1);
   if (a.kind != Action::Kind::kTrace || a.data < kReservedTagBase || a.data == kTagDefault ||
       a.data == kTagViolation || a.data == kTagBadArch)
     return {};
@@ -431,7 +435,7 @@ std::string check_tag(const Action& a) {
 }  // namespace
 
 Builder& Builder::default_action(Action action) {
-  if (state_->error.empty()) state_->error = check_tag(action);
+  if (state_->error.empty()) state_->error = check_action(action);
   state_->default_action = action;
   return *this;
 }
@@ -439,7 +443,7 @@ Builder& Builder::default_action(Action action) {
 Builder& Builder::add(std::string_view syscall, Action action,
                       std::vector<ArgCondition> conditions) {
   if (!state_->error.empty()) return *this;
-  std::string error = check_tag(action);
+  std::string error = check_action(action);
   for (const ArgCondition& c : conditions)
     if (c.arg > 5 && error.empty())
       error = fmt::format("argument index {} is out of range (0..5)", c.arg);
@@ -457,7 +461,7 @@ Builder& Builder::enforce_compat_abis(bool enforce) {
 }
 
 Builder& Builder::bad_arch_action(Action action) {
-  if (state_->error.empty()) state_->error = check_tag(action);
+  if (state_->error.empty()) state_->error = check_action(action);
   state_->bad_arch_action = action;
   return *this;
 }
@@ -468,14 +472,35 @@ Builder& Builder::for_tracer(bool enabled) {
 }
 
 Program Builder::build() const {
-  const Context filter = compile(*state_);
+  const Compiled compiled = compile(*state_);
   const std::string bytes =
-      export_to_string(seccomp_export_bpf, filter.get(), "seccomp_export_bpf");
+      export_to_string(seccomp_export_bpf, compiled.filter.get(), "seccomp_export_bpf");
   if (bytes.size() % sizeof(sock_filter) != 0)
     throw BuildError("libseccomp: seccomp_export_bpf wrote a partial instruction");
   Program program;
-  program.instructions.resize(bytes.size() / sizeof(sock_filter));
-  std::memcpy(program.instructions.data(), bytes.data(), bytes.size());
+  std::vector<sock_filter>& code = program.instructions;
+  code.resize(bytes.size() / sizeof(sock_filter));
+  std::memcpy(code.data(), bytes.data(), bytes.size());
+  // Append the argument checks, and turn each placeholder return into a jump to its check.
+  const std::size_t dispatch_size = code.size();
+  std::vector<std::size_t> starts;
+  for (const Check& c : compiled.checks) {
+    starts.push_back(code.size());
+    const std::vector<sock_filter> more = detail::argument_checks(c.rules, c.otherwise, c.arch);
+    code.insert(code.end(), more.begin(), more.end());
+  }
+  for (std::size_t pc = 0; pc < dispatch_size; ++pc) {
+    sock_filter& f = code[pc];
+    const std::uint32_t tag = f.k & SECCOMP_RET_DATA;
+    if (f.code != (BPF_RET | BPF_K) || (f.k & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_TRACE ||
+        tag < kReservedTagBase || tag - kReservedTagBase >= starts.size())
+      continue;
+    f = {BPF_JMP | BPF_JA, 0, 0,
+         static_cast<std::uint32_t>(starts[tag - kReservedTagBase] - pc - 1)};
+  }
+  if (code.size() > BPF_MAXINSNS)
+    throw BuildError(fmt::format("the filter has {} instructions, more than the kernel's {}",
+                                 code.size(), BPF_MAXINSNS));
   const auto notify = [](const Action& a) { return a.kind == Action::Kind::kNotify; };
   program.uses_notify = notify(state_->default_action) || notify(state_->bad_arch_action) ||
                         std::any_of(state_->rules.begin(), state_->rules.end(),
@@ -484,8 +509,19 @@ Program Builder::build() const {
 }
 
 std::string Builder::to_pfc() const {
-  const Context filter = compile(*state_);
-  return export_to_string(seccomp_export_pfc, filter.get(), "seccomp_export_pfc");
+  const Compiled compiled = compile(*state_);
+  std::string text =
+      export_to_string(seccomp_export_pfc, compiled.filter.get(), "seccomp_export_pfc");
+  if (compiled.checks.empty()) return text;
+  text += "#\n# argument checks (tracebox's BPF), run where the code above says TRACE(n):\n";
+  for (std::size_t i = 0; i < compiled.checks.size(); ++i) {
+    const Check& c = compiled.checks[i];
+    text += fmt::format("# TRACE({}): syscall \"{}\" on {}, the first rule that holds\n",
+                        kReservedTagBase + i, c.syscall, arch_name(c.arch));
+    for (const Rule& r : c.rules) text += "#   " + describe(r) + "\n";
+    text += "#   otherwise " + c.otherwise.to_string() + "\n";
+  }
+  return text;
 }
 
 // ---- Names and numbers ----

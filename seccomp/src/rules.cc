@@ -2,6 +2,11 @@
 #include "rules.h"
 
 #include <fmt/format.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+
+#include <algorithm>
 
 namespace tracebox::seccomp {
 
@@ -40,8 +45,8 @@ using Op = ArgCondition::Op;
 
 enum class Truth { kNever, kSometimes, kAlways };
 
-// Rewrites `c` for an ABI whose arguments are 0..max (libseccomp compares the low 32 bits on
-// 32-bit ABIs), and says whether its outcome still depends on the argument.
+// Rewrites `c` for an ABI whose arguments are 0..max (the kernel reads the low 32 bits on 32-bit
+// ABIs), and says whether its outcome still depends on the argument.
 Truth canonicalize(Cond& c, std::uint64_t max) {
   const std::uint64_t v = c.value;
   switch (c.op) {
@@ -117,6 +122,10 @@ bool disjoint(const Cond& a, const Cond& b) {
 
 }  // namespace
 
+bool args_are_32bit(std::uint32_t arch) {
+  return (arch & __AUDIT_ARCH_64BIT) == 0 || (arch & __AUDIT_ARCH_CONVENTION_MIPS64_N32) != 0;
+}
+
 std::string describe(const Rule& r) {
   if (r.conds.empty()) return r.action.to_string() + " (unconditional)";
   std::string text = r.action.to_string() + " when ";
@@ -125,31 +134,24 @@ std::string describe(const Rule& r) {
   return text;
 }
 
-Narrowed narrow(Rule& r, Cond c, std::uint64_t max) {
+bool narrow(Rule& r, Cond c, std::uint64_t max) {
   switch (canonicalize(c, max)) {
     case Truth::kNever:
-      return Narrowed::kNever;
+      return false;
     case Truth::kAlways:
-      return Narrowed::kOk;
+      return true;
     case Truth::kSometimes:
       break;
   }
-  for (Cond& have : r.conds) {
+  for (const Cond& have : r.conds) {
     if (have.arg != c.arg) continue;
-    if (disjoint(have, c)) return Narrowed::kNever;
-    if (have == c || have.op == Op::kEq) return Narrowed::kOk;  // `c` holds for have's value
-    if (c.op == Op::kEq) {
-      have = c;
-      return Narrowed::kOk;
-    }
-    if (have.op == Op::kMaskedEq && c.op == Op::kMaskedEq) {
-      have = Cond::masked_eq(c.arg, have.mask | c.mask, have.value | c.value);
-      return Narrowed::kOk;
-    }
-    return Narrowed::kCannot;
+    if (disjoint(have, c)) return false;
+    if (have == c || have.op == Op::kEq) return true;  // `c` holds for have's value
   }
+  // An equality makes the other comparisons of its argument redundant (none rejects its value).
+  if (c.op == Op::kEq) std::erase_if(r.conds, [&](const Cond& have) { return have.arg == c.arg; });
   r.conds.push_back(c);
-  return Narrowed::kOk;
+  return true;
 }
 
 bool exclusive(const Rule& a, const Rule& b) {

@@ -81,7 +81,7 @@ struct ArgCondition {
 // A built BPF program, ready for seccomp(SECCOMP_SET_MODE_FILTER).
 struct Program {
   std::vector<sock_filter> instructions;
-  // Some rule uses Action::notify(): install with SECCOMP_FILTER_FLAG_NEW_LISTENER.
+  // Some action of the filter is Action::notify(): install with SECCOMP_FILTER_FLAG_NEW_LISTENER.
   bool uses_notify = false;
 
   // Points into `instructions`; valid while this Program lives unchanged.
@@ -110,18 +110,17 @@ class BuildError : public Error {
 //    unconditional rule cannot be combined with a rule with another action.
 //  - A rule with the default action is accepted (and needs no BPF): it documents the calls that
 //    fall through to the default, and takes part in the exclusion check.
-//  - Two conditions on one argument in one rule are merged when one comparison expresses both
-//    (eq with anything, masked_eq with masked_eq); a rule that can never match is dropped; other
-//    combinations throw BuildError (libseccomp compares each argument once per rule).
+//  - A rule may compare one argument several times (arg1 >= A && arg1 < B); a rule whose
+//    conditions can never hold together is dropped.
 //
 // ABIs. On x86_64 the i386 (`int 0x80`) and x32 ABIs get `bad_arch_action` unless
 // enforce_compat_abis(true), which adds each rule with the ABI's own syscall numbers (a name the
 // ABI lacks just has no rule there). Conditions compare the ABI's own argument registers, as the
 // kernel reads them: on i386 the low 32 bits (arg < 2^32 + 5 always holds there, arg >= 2^32
-// never). Where BPF cannot see the arguments as the kernel reads them (every x32 syscall, whose
-// 64-bit registers libseccomp compares on their low half; i386 socket and ipc calls, which also
-// arrive multiplexed through socketcall/ipc; i386's old mmap and select, which take a struct
-// pointer), a syscall with conditional rules gets one unconditional rule with the most
+// never). Where BPF cannot see the arguments as the kernel reads them (x32 syscalls, whose
+// 64-bit registers some x32 entry points read as 32-bit values; i386 socket and ipc calls, which
+// also arrive multiplexed through socketcall/ipc; i386's old mmap and select, which take a
+// struct pointer), a syscall with conditional rules gets one unconditional rule with the most
 // restrictive of its actions and the default action (kernel precedence: kill > errno > notify >
 // trace > log > allow), so that no ABI gets more than the native one.
 class Builder {
@@ -157,10 +156,13 @@ class Builder {
   //    report them (other default and bad-arch actions are kept).
   Builder& for_tracer(bool enabled);
 
-  // The filter, optimised as a binary tree of syscall numbers; syscall -1 is allowed so that a
-  // tracer can skip a call. Throws BuildError.
+  // The filter: libseccomp's ABI checks and binary tree of syscall numbers (syscall -1 is allowed
+  // so that a tracer can skip a call), and for each syscall with conditional rules our own BPF
+  // that tries its rules in order (libseccomp 2.5.4 miscompiles some argument trees). Throws
+  // BuildError, also past 253 syscalls with conditional rules (summed over the enforced ABIs).
   Program build() const;
-  // libseccomp's pseudo-filter-code listing of the same filter. Throws BuildError.
+  // libseccomp's pseudo-filter-code listing of the same filter, where "action TRACE(n)" with n in
+  // the reserved tags stands for the argument checks listed at the end. Throws BuildError.
   std::string to_pfc() const;
 
  private:
