@@ -132,6 +132,57 @@ static int race_open(const char* allowed, const char* secret, long seconds, int 
   return 0;
 }
 
+// Swaps a symlink between an allowed and a secret target (by renaming prepared links over it)
+// while the main thread opens it and reads; prints "WON" if the secret was ever read.
+static const char* swap_dir;
+
+static void* link_swapper(void* unused) {
+  (void)unused;
+  char a[4096], b[4096], link[4096];
+  snprintf(a, sizeof a, "%s/to-public", swap_dir);
+  snprintf(b, sizeof b, "%s/to-secret", swap_dir);
+  snprintf(link, sizeof link, "%s/link", swap_dir);
+  while (!race_stop) {
+    symlink("public", a);
+    rename(a, link);
+    symlink("secret", b);
+    rename(b, link);
+  }
+  return NULL;
+}
+
+static int symlink_race(const char* dir, long seconds) {
+  swap_dir = dir;
+  char link[4096];
+  snprintf(link, sizeof link, "%s/link", dir);
+  symlink("public", link);
+  pthread_t t;
+  if (pthread_create(&t, NULL, link_swapper, NULL) != 0) return 113;
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  long attempts = 0;
+  for (;;) {
+    int fd = open(link, O_RDONLY);
+    ++attempts;
+    if (fd >= 0) {
+      char data[16] = {0};
+      ssize_t n = read(fd, data, sizeof data - 1);
+      close(fd);
+      if (n > 0 && strncmp(data, "SECRET", 6) == 0) {
+        printf("WON after %ld attempts\n", attempts);
+        fflush(stdout);
+        _exit(0);
+      }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - start.tv_sec >= seconds) break;
+  }
+  race_stop = 1;
+  pthread_join(t, NULL);
+  printf("lost %ld attempts\n", attempts);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return 100;
   const char* mode = argv[1];
@@ -246,6 +297,41 @@ int main(int argc, char** argv) {
   // race-open ALLOWED SECRET SECONDS [shared]
   if (strcmp(mode, "race-open") == 0 && argc > 4)
     return race_open(argv[2], argv[3], atol(argv[4]), argc > 5);
+  // symlink-race DIR SECONDS
+  if (strcmp(mode, "symlink-race") == 0 && argc > 3) return symlink_race(argv[2], atol(argv[3]));
+  // open PATH r|w|c: open for reading, writing, or creating; prints ret=0 or err=ENAME.
+  if (strcmp(mode, "open") == 0 && argc > 3) {
+    int flags = argv[3][0] == 'r' ? O_RDONLY : argv[3][0] == 'w' ? O_WRONLY : O_WRONLY | O_CREAT;
+    int fd = open(arg, flags, 0644);
+    report(fd < 0 ? -1 : 0);
+    return 0;
+  }
+  // open-null: open(NULL), which the kernel answers with EFAULT.
+  if (strcmp(mode, "open-null") == 0) {
+    report(syscall(SYS_openat, AT_FDCWD, NULL, O_RDONLY));
+    return 0;
+  }
+  // open-long N: a path of N bytes ("/" then "a"s).
+  if (strcmp(mode, "open-long") == 0) {
+    size_t n = (size_t)atol(arg);
+    char* p = malloc(n + 1);
+    memset(p, 'a', n);
+    p[0] = '/';
+    p[n] = 0;
+    report(open(p, O_RDONLY));
+    return 0;
+  }
+  // stat PATH
+  if (strcmp(mode, "stat") == 0) {
+    struct stat st;
+    report(stat(arg, &st));
+    return 0;
+  }
+  // calls NAME N: the syscall N times, one result line each.
+  if (strcmp(mode, "calls") == 0 && argc > 3) {
+    for (int i = 0; i < atoi(argv[3]); ++i) report(call(arg));
+    return 0;
+  }
   if (strcmp(mode, "segv") == 0) {
     *(volatile int*)16 = 1;
     return 0;

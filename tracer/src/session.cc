@@ -650,9 +650,13 @@ void Session::on_seccomp(Task& task) {
   const std::uint16_t tag = s.ret_data;
   const std::string name(info.name.empty() ? fmt::format("syscall {}", s.nr) : info.name);
   switch (tag) {
-    case seccomp::kTagDefault:
-      d = Decision::kill(fmt::format("{} is not allowed by the policy", name));
+    case seccomp::kTagDefault: {
+      std::string hint = run.spec.policy.unknown_hint;
+      if (auto at = hint.find("{}"); at != std::string::npos) hint.replace(at, 2, name);
+      d = Decision::kill(
+          fmt::format("{} is not allowed by the policy{}{}", name, hint.empty() ? "" : "; ", hint));
       break;
+    }
     case seccomp::kTagViolation:
       d = Decision::kill((name == "clone" && (s.args[0] & CLONE_UNTRACED) != 0)
                              ? std::string("clone with CLONE_UNTRACED would escape the tracer")

@@ -40,6 +40,9 @@ struct Policy {
   // Enforce the rules for the compat ABIs (i386, x32) too; otherwise any syscall from them is a
   // violation naming the ABI.
   bool enforce_compat_abis = false;
+  // Appended to the violation of a syscall no rule names, to say how to allow it; "{}" becomes
+  // the syscall's name.
+  std::string unknown_hint;
 
   Policy& allow(std::string_view syscall);
   Policy& trace(std::string_view syscall, std::uint16_t tag);

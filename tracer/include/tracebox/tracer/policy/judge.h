@@ -1,0 +1,51 @@
+// A judge's policy: allowed syscalls, soft-banned ones, syscall budgets and file access sets,
+// turned into a tracer Policy and the Handler that enforces it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "tracebox/tracer/policy/files.h"
+#include "tracebox/tracer/tracer.h"
+
+namespace tracebox::tracer::policy {
+
+// Tags of the judge's traced rules. Path checks are consistent (decided with the rest of the run
+// stopped, see kTagConsistent).
+inline constexpr std::uint16_t kTagPath = kTagConsistent | 1;
+inline constexpr std::uint16_t kTagBudget = 2;
+
+// What a profile describes.
+struct JudgePolicy {
+  std::vector<std::string> allow;                // allowed outright (path syscalls: if the
+                                                 // file sets allow the path)
+  std::map<std::string, int> deny;               // fail with this errno, without a violation
+  std::map<std::string, std::uint64_t> budgets;  // allowed N times; call N+1 is a violation
+  FileSets files;
+  bool enforce_compat_abis = false;
+  // Appended to the violation of a syscall no rule names; "{}" becomes the syscall's name.
+  std::string unknown_hint = "add \"{}\" to the policy's allowed syscalls";
+};
+
+// The tracer Policy for `judge`: path syscalls are traced for the file check, budgets are
+// traced and counted, everything unnamed is a violation. Throws ConfigError naming a syscall
+// listed twice, a budget on a path syscall, or an allowed syscall that takes a path the file
+// policy cannot check (that would be a hole, not a rule).
+Policy make_policy(const JudgePolicy& judge);
+
+// Decides the judge's traced syscalls. One handler per run (it counts budgets).
+class JudgeHandler : public Handler {
+ public:
+  explicit JudgeHandler(JudgePolicy judge) : judge_(std::move(judge)) {}
+  Decision on_syscall(Context& ctx) override;
+
+ private:
+  Decision check_paths(Context& ctx, const PathSyscall& syscall);
+  JudgePolicy judge_;
+  std::unordered_map<std::string, std::uint64_t> used_;
+};
+
+}  // namespace tracebox::tracer::policy
