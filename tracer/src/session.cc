@@ -690,6 +690,7 @@ void Session::on_seccomp(Task& task) {
       if ((tag & kTagConsistent) != 0) return start_freeze(run, info);
       return decide(run, info, false);
   }
+  notify(run, info, d);
   if (d.kind == Decision::Kind::kKill) {
     if (!run.cause_recorded) run.result.violation = make_violation(tid, s, info.name, d.reason);
     record(run, Status::kDisallowedSyscall, LimitKind::kNone, d.reason);
@@ -734,6 +735,7 @@ void Session::decide(Run& run, Context::Info& info, bool frozen) {
            std::string("handler threw in on_syscall: ") + e.what());
     return kill_run(run);
   }
+  notify(run, info, d);
   switch (d.kind) {
     case Decision::Kind::kAllow:
       if (frozen) {
@@ -763,6 +765,29 @@ void Session::decide(Run& run, Context::Info& info, bool frozen) {
       record(run, Status::kDisallowedSyscall, LimitKind::kNone, d.reason);
       return kill_run(run);
     }
+  }
+}
+
+void Session::notify(Run& run, Context::Info& info, const Decision& d) {
+  if (!run.spec.observer) return;
+  if (info.arch_name.empty())
+    info.arch_name = seccomp::arch_name(info.syscall.arch, info.syscall.nr);
+  TraceEvent e;
+  e.pid = info.tid;
+  e.syscall = info.name;
+  e.nr = info.syscall.nr;
+  e.arch = info.arch_name;
+  e.args = info.syscall.args;
+  e.decision = d.kind;
+  e.error = d.error;
+  e.path = info.path ? &*info.path : nullptr;
+  e.reason = d.reason;
+  try {
+    run.spec.observer(e);
+  } catch (const std::exception& ex) {
+    record(run, Status::kRunnerError, LimitKind::kNone,
+           std::string("the observer threw: ") + ex.what());
+    kill_run(run);
   }
 }
 

@@ -124,6 +124,7 @@ class Session : public asio::execution_context::service {
   void decide(Run& run, Context::Info& info, bool frozen);
   void start_freeze(Run& run, Context::Info& info);
   void release(Run& run);
+  void notify(Run& run, Context::Info& info, const Decision& d);
 
   Task& add_task(pid_t tid, pid_t tgid, Run* run);
   void record(Run& run, Status status, LimitKind limit, std::string error);

@@ -1,6 +1,7 @@
 // Traced runs: a Spec in, a Result out, on an asio io_context whose thread is the tracer.
 #pragma once
 
+#include <array>
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
@@ -76,6 +77,19 @@ enum class Counting {
   kAll,     // trace every syscall the policy allows, and count them all
 };
 
+// One traced syscall and what was decided, for logs and research (Spec::observer).
+struct TraceEvent {
+  pid_t pid = 0;
+  std::string_view syscall;
+  long nr = -1;
+  std::string_view arch;
+  std::array<std::uint64_t, 6> args{};
+  Decision::Kind decision = Decision::Kind::kAllow;
+  int error = 0;                      // kDeny: the errno returned
+  const std::string* path = nullptr;  // the checked path, if the handler reported one
+  std::string_view reason;            // kKill: why
+};
+
 // A whole run, as plain data.
 struct Spec {
   // The program and its environment: args, env, files, work_dir, rlimits, namespaces, mounts...
@@ -93,6 +107,9 @@ struct Spec {
   // Trace children and exec (ptrace options). Without trace_fork, fork/vfork/clone are
   // violations: an untraced process would escape the run's accounting.
   bool trace_fork = true;
+  // Called on the tracer thread after each traced syscall of the program is decided (not for
+  // the child's own syscalls before its first exec). Unset: no cost.
+  std::function<void(const TraceEvent&)> observer;
 };
 
 // Cancels a run (it ends as runner_error "cancelled"); safe from any thread, any time.
