@@ -560,24 +560,28 @@ void Session::on_event(Task& task, int event) {
       // A vfork parent blocks until its child execs or exits (VFORK_DONE): it cannot run, and
       // it cannot be interrupted either.
       if (event == PTRACE_EVENT_VFORK) task.vfork_parent = true;
-      if (other > 0 && tasks_.find(other) == tasks_.end()) {
+      if (other <= 0) break;
+      const pid_t tgid = task.tgid;
+      bool thread;
+      if (auto known = tasks_.find(other); known != tasks_.end()) {
+        // Its first stop came before this event and registered it already.
+        thread = known->second.tgid == tgid;
+      } else {
         // tgkill(tgid, tid, 0) succeeds only for a thread of that process.
-        const pid_t tgid = task.tgid;
-        const bool thread =
-            event == PTRACE_EVENT_CLONE && ::syscall(SYS_tgkill, tgid, other, 0) == 0;
+        thread = event == PTRACE_EVENT_CLONE && ::syscall(SYS_tgkill, tgid, other, 0) == 0;
         add_task(other, thread ? tgid : other, run);
-        if (!run->killing) {
-          ForkKind kind = thread                        ? ForkKind::kThread
-                          : event == PTRACE_EVENT_VFORK ? ForkKind::kVfork
-                          : event == PTRACE_EVENT_CLONE ? ForkKind::kClone
-                                                        : ForkKind::kFork;
-          try {
-            run->handler->on_fork(tgid, other, kind);
-          } catch (const std::exception& e) {
-            record(*run, Status::kRunnerError, LimitKind::kNone,
-                   std::string("handler threw in on_fork: ") + e.what());
-            return kill_run(*run);
-          }
+      }
+      if (!run->killing) {
+        ForkKind kind = thread                        ? ForkKind::kThread
+                        : event == PTRACE_EVENT_VFORK ? ForkKind::kVfork
+                        : event == PTRACE_EVENT_CLONE ? ForkKind::kClone
+                                                      : ForkKind::kFork;
+        try {
+          run->handler->on_fork(tgid, other, kind);
+        } catch (const std::exception& e) {
+          record(*run, Status::kRunnerError, LimitKind::kNone,
+                 std::string("handler threw in on_fork: ") + e.what());
+          return kill_run(*run);
         }
       }
       break;
