@@ -40,6 +40,22 @@ using L = ErrorLocation;
 #define SYS_close_range 436
 #endif
 
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+struct MountAttr {  // struct mount_attr
+  std::uint64_t attr_set;
+  std::uint64_t attr_clr;
+  std::uint64_t propagation;
+  std::uint64_t userns_fd;
+};
+
 struct Child {
   const ChildPlan& plan;
   int sync;  // the sync socket, wherever it currently is
@@ -206,6 +222,14 @@ TB_CHILD_FN void mount_all(const Child& c) {
       r = raw_syscall(SYS_mount, 0, reinterpret_cast<long>(m.target), 0,
                       static_cast<long>(m.remount_flags), 0);
       if (r < 0) fail(c, L::kMount, idx, r);
+      if ((m.flags & MS_REC) != 0 && (m.remount_flags & MS_RDONLY) != 0) {
+        // A remount changes only the top mount: make every submount read-only too (5.12+;
+        // older kernels leave submounts as they are).
+        MountAttr attr{MOUNT_ATTR_RDONLY, 0, 0, 0};
+        r = raw_syscall(SYS_mount_setattr, AT_FDCWD, reinterpret_cast<long>(m.target), AT_RECURSIVE,
+                        reinterpret_cast<long>(&attr), sizeof attr);
+        if (r < 0 && r != -ENOSYS) fail(c, L::kMount, idx, r);
+      }
     }
   }
 }

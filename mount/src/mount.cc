@@ -16,6 +16,20 @@ constexpr unsigned long kBindFlags = MS_BIND | MS_NOSUID | MS_PRIVATE;
 
 bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
+// `s` with each NUL byte written as "\0": an error message must not end at an embedded NUL.
+std::string printable(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\0') {
+      out += "\\0";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 bool has_dotdot(const std::string& path) {
   std::size_t start = 0;
   while (start <= path.size()) {
@@ -108,7 +122,7 @@ Plan Builder::build() const {
   plan.reserve(mounts_.size());
   for (std::size_t i = 0; i < mounts_.size(); ++i) {
     const Mount& m = mounts_[i];
-    const std::string where = "mount " + std::to_string(i) + " (" + m.to_string() + ")";
+    const std::string where = "mount " + std::to_string(i) + " (" + printable(m.to_string()) + ")";
     if (m.target.empty()) throw ConfigError(where + ": empty target");
     if (has_nul(m.source) || has_nul(m.target) || has_nul(m.fstype) || has_nul(m.data))
       throw ConfigError(where + ": contains a NUL byte");

@@ -9,7 +9,9 @@ namespace {
 // Whole seconds, rounded up: RLIMIT_CPU has a one-second granularity.
 rlim_t ceil_seconds(std::chrono::nanoseconds d) {
   if (d.count() <= 0) return 0;
-  return static_cast<rlim_t>((d.count() + 999'999'999) / 1'000'000'000);
+  // Without adding first: d + 999'999'999 ns overflows near nanoseconds::max().
+  const auto n = d.count();
+  return static_cast<rlim_t>(n / 1'000'000'000 + (n % 1'000'000'000 != 0 ? 1 : 0));
 }
 
 std::string size_text(rlim_t v) {
@@ -67,8 +69,9 @@ std::vector<RLimit> prepare(const Limits& limits) {
     if (v) out.push_back(RLimit{res, static_cast<rlim_t>(*v), static_cast<rlim_t>(*v)});
   };
   if (limits.cpu || limits.cpu_hard) {
-    rlim_t soft = limits.cpu ? ceil_seconds(*limits.cpu) : RLIM_INFINITY;
-    if (limits.cpu && soft == 0) soft = 1;  // a zero limit still gets its first second
+    // Only a hard limit: it is the soft limit too (an unlimited soft limit would be above it).
+    rlim_t soft = ceil_seconds(limits.cpu ? *limits.cpu : *limits.cpu_hard);
+    if (soft == 0) soft = 1;  // a zero limit still gets its first second
     rlim_t hard = limits.cpu_hard ? ceil_seconds(*limits.cpu_hard) : soft;
     if (hard < soft) hard = soft;
     out.push_back(RLimit{RLIMIT_CPU, soft, hard});

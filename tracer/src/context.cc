@@ -24,6 +24,10 @@ StringRead Context::read_string(std::uint64_t addr, std::size_t max) const {
 }
 
 void Context::set_path(std::string path) { info_.path = std::move(path); }
+bool Context::in_run(pid_t pid) const { return info_.in_run && info_.in_run(pid); }
+bool Context::group_in_run(pid_t pgid) const {
+  return info_.group_in_run && info_.group_in_run(pgid);
+}
 
 Decision Handler::on_syscall(Context& ctx) {
   return Decision::kill("no handler decides traced syscall " + std::string(ctx.syscall_name()));

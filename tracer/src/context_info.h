@@ -1,6 +1,7 @@
 // What a Context shows the handler: the tracer's view of one seccomp stop.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,9 @@ struct Context::Info {
   std::string_view name;
   std::string arch_name;
   std::optional<std::string> path;
+  // The run's live tasks and processes, for in_run() / group_in_run().
+  std::function<bool(pid_t)> in_run;
+  std::function<bool(pid_t)> group_in_run;
 };
 
 }  // namespace tracebox::tracer

@@ -571,6 +571,21 @@ void Session::on_event(Task& task, int event) {
         thread = event == PTRACE_EVENT_CLONE && ::syscall(SYS_tgkill, tgid, other, 0) == 0;
         add_task(other, thread ? tgid : other, run);
       }
+      if (run->spec.limits.tasks && run->live_tasks > *run->spec.limits.tasks && !run->killing) {
+        const char* call = event == PTRACE_EVENT_VFORK  ? "vfork"
+                           : event == PTRACE_EVENT_FORK ? "fork"
+                                                        : "clone";
+        Violation v;
+        v.pid = tid;
+        v.syscall = call;
+        v.nr = seccomp::syscall_number(seccomp::native_arch(), call);
+        v.arch = seccomp::arch_name(seccomp::native_arch());
+        v.reason =
+            fmt::format("more than {} processes and threads at once", *run->spec.limits.tasks);
+        if (!run->cause_recorded) run->result.violation = v;
+        record(*run, Status::kDisallowedSyscall, LimitKind::kNone, v.reason);
+        return kill_run(*run);
+      }
       if (!run->killing) {
         ForkKind kind = thread                        ? ForkKind::kThread
                         : event == PTRACE_EVENT_VFORK ? ForkKind::kVfork
@@ -691,6 +706,16 @@ void Session::on_seccomp(Task& task) {
         break;
       }
       info.arch_name = seccomp::arch_name(s.arch, s.nr);
+      info.in_run = [this, r = &run](pid_t pid) {
+        auto it = tasks_.find(pid);
+        return it != tasks_.end() && it->second.run == r;
+      };
+      info.group_in_run = [r = &run](pid_t pgid) {
+        if (pgid <= 0) return false;
+        for (const auto& [tgid, p] : r->processes)
+          if (p.alive && p.live_tasks > 0 && ::getpgid(tgid) == pgid) return true;
+        return false;
+      };
       if ((tag & kTagConsistent) != 0) return start_freeze(run, info);
       return decide(run, info, false);
   }

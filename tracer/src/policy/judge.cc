@@ -16,6 +16,11 @@ Access open_access(std::uint64_t flags) {
   return Access::kRead;  // O_PATH too: such an fd can still be fexecve'd or fstat'ed
 }
 
+bool is_signal_syscall(std::string_view name) {
+  return name == "kill" || name == "tkill" || name == "tgkill" || name == "rt_sigqueueinfo" ||
+         name == "rt_tgsigqueueinfo";
+}
+
 bool open_follows(std::uint64_t flags) {
   if ((flags & O_NOFOLLOW) != 0) return false;
   return !((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0);
@@ -36,6 +41,8 @@ Policy make_policy(const JudgePolicy& judge) {
     once(name);
     if (find_path_syscall(name) != nullptr) {
       p.trace(name, kTagPath);
+    } else if (is_signal_syscall(name)) {
+      p.trace(name, kTagSignal);
     } else if (takes_path(name)) {
       throw ConfigError("syscall \"" + name +
                         "\" takes a path that the file policy does not check; allowing it would "
@@ -71,8 +78,27 @@ Decision JudgeHandler::on_syscall(Context& ctx) {
   if (ctx.tag() == kTagPath) {
     if (const PathSyscall* s = find_path_syscall(name)) return check_paths(ctx, *s);
   }
+  if (ctx.tag() == kTagSignal && is_signal_syscall(name)) return check_signal(ctx);
   return Decision::kill(
       fmt::format("{} is traced with tag {:#x}, which the judge does not know", name, ctx.tag()));
+}
+
+Decision JudgeHandler::check_signal(Context& ctx) {
+  const std::string_view name = ctx.syscall_name();
+  // The target is a pid_t (an int): the kernel reads the low 32 bits.
+  const auto target = static_cast<pid_t>(static_cast<std::int32_t>(ctx.arg(0)));
+  bool ok;
+  if (name == "kill" || name == "rt_sigqueueinfo") {
+    // kill(0) is the caller's own group (the run has a session of its own); kill(-1) is every
+    // process the caller may signal: never.
+    ok = target == 0 || (target > 0 && ctx.in_run(target)) ||
+         (target < -1 && ctx.group_in_run(-target));
+  } else {
+    ok = target > 0 && ctx.in_run(target);  // tkill(tid), tgkill(tgid, ...), rt_tgsigqueueinfo
+  }
+  if (ok) return Decision::allow();
+  return Decision::kill(
+      fmt::format("{} of pid {}, which is not a process of this run", name, target));
 }
 
 Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {

@@ -52,6 +52,11 @@ class Context {
   StringRead read_string(std::uint64_t addr, std::size_t max = 4095) const;
   // The path reported with a violation if this stop ends in a kill.
   void set_path(std::string path);
+  // Whether `pid` is a live process or thread of this run.
+  bool in_run(pid_t pid) const;
+  // Whether process group `pgid` exists and belongs to this run (its session is the run's own,
+  // so every member is a process of the run).
+  bool group_in_run(pid_t pgid) const;
 
  private:
   Info& info_;

@@ -57,6 +57,9 @@ struct Limits {
   std::optional<std::chrono::nanoseconds> wall;  // from the start of the run
   std::optional<std::uint64_t> memory_bytes;     // peak of the tree
   std::optional<std::uint64_t> output_bytes;     // RLIMIT_FSIZE: files the program writes
+  // Processes and threads alive at once. RLIMIT_NPROC cannot do this: it counts every process
+  // of the user and does not bind root. Exceeding it is a violation of the fork that did it.
+  std::optional<int> tasks;
 };
 
 // Where the run's processes execute. A traced syscall costs a context switch between tracee and

@@ -17,6 +17,8 @@ namespace tracebox::tracer::policy {
 // stopped, see kTagConsistent).
 inline constexpr std::uint16_t kTagPath = kTagConsistent | 1;
 inline constexpr std::uint16_t kTagBudget = 2;
+// kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo: only to the run's own processes.
+inline constexpr std::uint16_t kTagSignal = 3;
 
 // What a profile describes.
 struct JudgePolicy {
@@ -30,10 +32,11 @@ struct JudgePolicy {
   std::string unknown_hint = "add \"{}\" to the policy's allowed syscalls";
 };
 
-// The tracer Policy for `judge`: path syscalls are traced for the file check, budgets are
-// traced and counted, everything unnamed is a violation. Throws ConfigError naming a syscall
-// listed twice, a budget on a path syscall, or an allowed syscall that takes a path the file
-// policy cannot check (that would be a hole, not a rule).
+// The tracer Policy for `judge`: path syscalls are traced for the file check, signal syscalls
+// for their target (a program may signal only its own processes: never the tracer, never
+// kill(-1)), budgets are traced and counted, everything unnamed is a violation. Throws ConfigError
+// naming a syscall listed twice, a budget on a path syscall, or an allowed syscall that takes a
+// path the file policy cannot check (that would be a hole, not a rule).
 Policy make_policy(const JudgePolicy& judge);
 
 // Decides the judge's traced syscalls. One handler per run (it counts budgets).
@@ -44,6 +47,7 @@ class JudgeHandler : public Handler {
 
  private:
   Decision check_paths(Context& ctx, const PathSyscall& syscall);
+  Decision check_signal(Context& ctx);
   JudgePolicy judge_;
   std::unordered_map<std::string, std::uint64_t> used_;
 };
