@@ -213,6 +213,19 @@ TEST_CASE("wall clock limit is its own verdict", "[tracer]") {
   CHECK(r.cpu_time < 100ms);
 }
 
+TEST_CASE("limits are checked while traced syscalls keep the tracer busy", "[tracer]") {
+  // Every stop is an event, so the tracer's wait never returns EINTR: the ticks must still be
+  // seen (they once were lost, and a 200 ms wall limit fired after seconds).
+  Job job({"syscall-loop", "getuid"});
+  job.spec.policy.trace("getuid", kTagCheck);
+  job.spec.limits.wall = 200ms;
+  FixedHandler h(Decision::allow());
+  Result r = run_job(job, h);
+  CHECK(r.status == Status::kTimeLimitExceeded);
+  CHECK(r.limit == LimitKind::kWall);
+  CHECK(r.wall_time < 400ms);
+}
+
 TEST_CASE("memory limit", "[tracer]") {
   SECTION("within the limit") {
     Job job({"touch", "16"});

@@ -241,6 +241,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (strcmp(mode, "exit") == 0) return atoi(arg);
+  // syscall-loop NAME: the syscall, forever.
+  if (strcmp(mode, "syscall-loop") == 0) {
+    for (;;) call(arg);
+  }
   if (strcmp(mode, "spin") == 0) {
     spin_ms(argc > 2 ? atol(arg) : -1);
     return 0;

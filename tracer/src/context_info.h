@@ -16,7 +16,7 @@ struct Context::Info {
   pid_t tgid = 0;
   tracee::SyscallInfo syscall;
   std::string_view name;
-  std::string arch_name;
+  std::string_view arch_name;
   std::optional<std::string> path;
   // The run's live tasks and processes, for in_run() / group_in_run().
   std::function<bool(pid_t)> in_run;

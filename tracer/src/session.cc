@@ -57,6 +57,10 @@ constexpr std::uint16_t kTagCountErrno = 0xfe02;
 constexpr std::uint16_t kTagMemory = 0xfe03;
 
 std::atomic<int> g_wakeup_signal{0};
+// Counts wakeup signals (ticks and wakes). wait4 returns EINTR only when no tracee event was
+// ready; otherwise the signal is consumed silently while the pump handles events, so the pump
+// compares this counter after each event.
+std::atomic<unsigned> g_wakeups{0};
 std::once_flag g_handler_once;
 int g_handler_error = 0;
 
@@ -75,7 +79,8 @@ void install_wakeup_handler() {
       return;
     }
     struct sigaction sa {};
-    sa.sa_handler = [](int) {};  // only to interrupt wait4: no SA_RESTART
+    sa.sa_handler = [](int) { g_wakeups.fetch_add(1, std::memory_order_relaxed); };
+    // No SA_RESTART: the signal must interrupt wait4.
     sigemptyset(&sa.sa_mask);
     if (::sigaction(sig, &sa, nullptr) != 0) g_handler_error = errno;
   });
@@ -149,7 +154,7 @@ Violation make_violation(pid_t tid, const tracee::SyscallInfo& s, std::string_vi
   v.pid = tid;
   v.syscall = std::string(name);
   v.nr = s.nr;
-  v.arch = seccomp::arch_name(s.arch, s.nr);
+  v.arch = seccomp::arch_name(s.arch, s.nr);  // violations only: no cache needed
   v.args = s.args;
   v.reason = std::move(reason);
   return v;
@@ -326,9 +331,10 @@ void Session::pump() {
       } catch (const std::exception& e) {
         fail_all(std::string("tracer error: ") + e.what());
       }
-      continue;
+      if (g_wakeups.load(std::memory_order_relaxed) == seen_signals_) continue;
     }
-    if (errno == EINTR) {
+    if (pid > 0 || errno == EINTR) {
+      seen_signals_ = g_wakeups.load(std::memory_order_relaxed);
       // A tick or a wake: check the limits, then let the io_context's other handlers run.
       try {
         on_tick();
@@ -667,9 +673,13 @@ void Session::on_seccomp(Task& task) {
 
   Decision d = Decision::allow();
   const std::uint16_t tag = s.ret_data;
-  const std::string name(info.name.empty() ? fmt::format("syscall {}", s.nr) : info.name);
+  // For messages only (not built on the common path).
+  auto display = [&] {
+    return info.name.empty() ? fmt::format("syscall {}", s.nr) : std::string(info.name);
+  };
   switch (tag) {
     case seccomp::kTagDefault: {
+      const std::string name = display();
       std::string hint = run.spec.policy.unknown_hint;
       if (auto at = hint.find("{}"); at != std::string::npos) hint.replace(at, 2, name);
       d = Decision::kill(
@@ -677,18 +687,18 @@ void Session::on_seccomp(Task& task) {
       break;
     }
     case seccomp::kTagViolation:
-      d = Decision::kill((name == "clone" && (s.args[0] & CLONE_UNTRACED) != 0)
+      d = Decision::kill((info.name == "clone" && (s.args[0] & CLONE_UNTRACED) != 0)
                              ? std::string("clone with CLONE_UNTRACED would escape the tracer")
-                             : fmt::format("{} is forbidden by the policy", name));
+                             : fmt::format("{} is forbidden by the policy", display()));
       break;
     case seccomp::kTagBadArch:
       d = Decision::kill(
-          fmt::format("syscalls of the {} ABI are not allowed", seccomp::arch_name(s.arch, s.nr)));
+          fmt::format("syscalls of the {} ABI are not allowed", arch_name(s.arch, s.nr)));
       break;
     case kTagCountAllow:
       break;
     case kTagCountErrno: {
-      auto it = run.errno_rules.find(name);
+      auto it = run.errno_rules.find(std::string(info.name));
       d = Decision::deny(it != run.errno_rules.end() ? it->second : ENOSYS);
       break;
     }
@@ -702,10 +712,10 @@ void Session::on_seccomp(Task& task) {
     }
     default:
       if (tag >= seccomp::kReservedTagBase) {
-        d = Decision::kill(fmt::format("{} traced with an unknown tag {:#x}", name, tag));
+        d = Decision::kill(fmt::format("{} traced with an unknown tag {:#x}", display(), tag));
         break;
       }
-      info.arch_name = seccomp::arch_name(s.arch, s.nr);
+      info.arch_name = arch_name(s.arch, s.nr);
       info.in_run = [this, r = &run](pid_t pid) {
         auto it = tasks_.find(pid);
         return it != tasks_.end() && it->second.run == r;
@@ -799,8 +809,7 @@ void Session::decide(Run& run, Context::Info& info, bool frozen) {
 
 void Session::notify(Run& run, Context::Info& info, const Decision& d) {
   if (!run.spec.observer) return;
-  if (info.arch_name.empty())
-    info.arch_name = seccomp::arch_name(info.syscall.arch, info.syscall.nr);
+  if (info.arch_name.empty()) info.arch_name = arch_name(info.syscall.arch, info.syscall.nr);
   TraceEvent e;
   e.pid = info.tid;
   e.syscall = info.name;
@@ -977,6 +986,14 @@ std::string_view Session::syscall_name(std::uint32_t arch, long nr) {
       (static_cast<std::uint64_t>(arch) << 32) | static_cast<std::uint32_t>(nr);
   auto it = names_.find(slot);
   if (it == names_.end()) it = names_.emplace(slot, seccomp::syscall_name(arch, nr)).first;
+  return it->second;
+}
+
+std::string_view Session::arch_name(std::uint32_t arch, long nr) {
+  const bool x32 = arch == AUDIT_ARCH_X86_64 && (nr & 0x40000000) != 0;
+  const std::uint64_t slot = (static_cast<std::uint64_t>(arch) << 1) | (x32 ? 1 : 0);
+  auto it = arch_names_.find(slot);
+  if (it == arch_names_.end()) it = arch_names_.emplace(slot, seccomp::arch_name(arch, nr)).first;
   return it->second;
 }
 

@@ -134,6 +134,7 @@ class Session : public asio::execution_context::service {
   void update_peak(Run& run);
   void cont(pid_t tid, int sig);
   std::string_view syscall_name(std::uint32_t arch, long nr);
+  std::string_view arch_name(std::uint32_t arch, long nr);
   void fail_all(const std::string& why);
   void pin_tracer(int cpu);
   void unpin_tracer();
@@ -141,7 +142,9 @@ class Session : public asio::execution_context::service {
   asio::io_context& io_;
   std::vector<std::unique_ptr<Run>> runs_;
   std::unordered_map<pid_t, Task> tasks_;
-  std::unordered_map<std::uint64_t, std::string> names_;  // (arch << 32 | nr) -> name
+  std::unordered_map<std::uint64_t, std::string> names_;       // (arch << 32 | nr) -> name
+  std::unordered_map<std::uint64_t, std::string> arch_names_;  // (arch << 1 | x32) -> name
+  unsigned seen_signals_ = 0;                                  // wakeup signals already acted on
   std::uint64_t next_id_ = 1;
   bool pumping_ = false;
   std::atomic<pid_t> tracer_tid_{0};

@@ -41,7 +41,9 @@ int syscall_info(pid_t tid, SyscallInfo& out) {
   __ptrace_syscall_info info{};
   long n = ::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof info, &info);
   if (n < 0) return errno;
-  if (info.op != PTRACE_SYSCALL_INFO_SECCOMP) return EINVAL;
+  // The stop we were told about is gone: SIGKILL (a sibling's exit_group, the run's end) woke
+  // the task from it. Like ESRCH, this is a task on its way out, not a tracer error.
+  if (info.op != PTRACE_SYSCALL_INFO_SECCOMP) return ESRCH;
   out.arch = info.arch;
   out.nr = static_cast<long>(info.seccomp.nr);
   for (int i = 0; i < 6; ++i) out.args[static_cast<std::size_t>(i)] = info.seccomp.args[i];

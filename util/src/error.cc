@@ -11,7 +11,10 @@ SystemError::SystemError(int err, std::string_view what)
 
 std::string errno_name(int err) {
   const char* name = strerrorname_np(err);
-  return name != nullptr ? std::string(name) : "E" + std::to_string(err);
+  if (name != nullptr) return name;
+  std::string text = "E";
+  text += std::to_string(err);
+  return text;
 }
 
 std::string errno_text(int err) {

@@ -1,0 +1,420 @@
+// The cost of one traced syscall with an allow decision: tracebox (tracer::run, a handler that
+// allows) against the floor, a minimal seccomp tracer written here (SECCOMP_RET_TRACE stop +
+// PTRACE_CONT, and a "+info" variant that also reads the stop with PTRACE_GET_SYSCALL_INFO, as
+// any real tracer must), against `strace -f --seccomp-bpf -e trace=getppid`, and against the loop
+// with no tracer at all. Every variant runs the same static program, tracer_loop, which calls
+// getppid N times; each is measured co-located (tracer and tracee pinned to one CPU) and unpinned.
+//
+// The time is the wall time of the whole run (spawn, filter, exec, the N calls, exit, reap) divided
+// by N: nothing is subtracted. N is large (TRACER_BENCH_N, default 20000) so that the start-up
+// (well under 1 ms) is negligible against N stops of several microseconds each.
+//
+// Run with --benchmark_repetitions=20 --benchmark_enable_random_interleaving=true: the variants
+// then take turns, so machine noise hits all alike. The summary after Google Benchmark's table
+// gives, per variant, the median and range of ns/syscall and the median CPU time of this process
+// per syscall (the tracer's, for floor and tracebox), then the ratios tracebox/floor,
+// tracebox/floor+info and tracebox/strace per placement, of the medians and of the minima.
+// Unpinned runs are bimodal: the scheduler mostly keeps the pair on one CPU, but a run that spends
+// time on two CPUs pays a cross-CPU wakeup per stop (several times dearer), so their medians move
+// a lot from one invocation to the next; the co-located ones are stable.
+// TRACER_BENCH_CPU picks the CPU of the co-located runs (default: the last one this process may
+// use).
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tracebox/tracer/tracer.h"
+
+namespace {
+
+const char* const kLoop = TRACEBOX_TRACER_LOOP;
+const char* const kStrace = "/usr/bin/strace";
+constexpr std::uint16_t kTag = 1;
+
+long calls_per_run() {
+  static const long n = [] {
+    const char* env = std::getenv("TRACER_BENCH_N");
+    const long v = env != nullptr ? std::strtol(env, nullptr, 10) : 0;
+    return v > 0 ? v : 20000L;
+  }();
+  return n;
+}
+
+// The affinity this process started with; unpinned runs use it.
+cpu_set_t& initial_affinity() {
+  static cpu_set_t set = [] {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    ::sched_getaffinity(0, sizeof s, &s);
+    return s;
+  }();
+  return set;
+}
+
+int colocated_cpu() {
+  static const int cpu = [] {
+    if (const char* env = std::getenv("TRACER_BENCH_CPU")) return std::atoi(env);
+    int last = 0;
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &initial_affinity())) last = c;
+    return last;
+  }();
+  return cpu;
+}
+
+enum class Place { kColocated, kUnpinned, kTracerCpu };
+
+const char* place_name(Place p) {
+  switch (p) {
+    case Place::kColocated:
+      return "colocated";
+    case Place::kUnpinned:
+      return "unpinned";
+    case Place::kTracerCpu:
+      return "default_tracer_cpu";
+  }
+  return "?";
+}
+
+// Pins this thread (and the children it forks, which inherit it) to the co-located CPU until
+// destroyed; then back to the initial affinity.
+class Pin {
+ public:
+  explicit Pin(bool pin) : pinned_(pin) {
+    if (!pinned_) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(colocated_cpu(), &one);
+    ::sched_setaffinity(0, sizeof one, &one);
+  }
+  ~Pin() {
+    if (pinned_) ::sched_setaffinity(0, sizeof(cpu_set_t), &initial_affinity());
+  }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+
+ private:
+  bool pinned_;
+};
+
+// argv of `tracer_loop N`, optionally behind a prefix (strace and its options).
+struct Argv {
+  std::vector<std::string> strings;
+  std::vector<char*> ptrs;
+  explicit Argv(std::vector<std::string> prefix) : strings(std::move(prefix)) {
+    strings.push_back(kLoop);
+    strings.push_back(std::to_string(calls_per_run()));
+    for (auto& s : strings) ptrs.push_back(s.data());
+    ptrs.push_back(nullptr);
+  }
+};
+
+char* g_empty_env[] = {nullptr};
+
+void set_per_syscall(benchmark::State& state) {
+  // Seconds per syscall: iterations * N items over the real time.
+  state.counters["per_syscall"] = benchmark::Counter(
+      static_cast<double>(calls_per_run()),
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+// ---- No tracer: the loop alone (fork + exec + N getppid + wait).
+
+void BM_Baseline(benchmark::State& state, Place place) {
+  Argv argv({});
+  for (auto _ : state) {
+    const Pin pin(place == Place::kColocated);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execve(kLoop, argv.ptrs.data(), g_empty_env);
+      ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      state.SkipWithError("the loop failed");
+      return;
+    }
+  }
+  set_per_syscall(state);
+}
+
+// ---- The floor: the leanest equivalent seccomp tracer.
+
+// getppid -> RET_TRACE, anything else -> ALLOW; a foreign arch -> KILL.
+const sock_filter kFilter[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | kTag),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+// One traced run; returns the number of getppid stops seen, or -1 on failure.
+long run_floor(bool info, const Argv& argv) {
+  const sock_fprog prog{static_cast<unsigned short>(std::size(kFilter)),
+                        const_cast<sock_filter*>(kFilter)};
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    // The tracer sets its options at this stop, before the filter exists.
+    if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0 || ::raise(SIGSTOP) != 0 ||
+        ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+      ::_exit(126);
+    ::execve(kLoop, argv.ptrs.data(), g_empty_env);
+    ::_exit(127);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, __WALL) != pid || !WIFSTOPPED(status)) return -1;
+  ::ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL);
+  long stops = 0;
+  bool ok = true;
+  int sig = 0;
+  for (;;) {
+    ::ptrace(PTRACE_CONT, pid, nullptr, sig);
+    if (::waitpid(pid, &status, __WALL) != pid) return -1;
+    if (!WIFSTOPPED(status)) break;
+    sig = 0;
+    if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
+      ++stops;
+      if (info) {
+        __ptrace_syscall_info si{};
+        if (::ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof si, &si) <= 0 ||
+            si.op != PTRACE_SYSCALL_INFO_SECCOMP || si.seccomp.nr != SYS_getppid ||
+            (si.seccomp.ret_data & 0xffff) != kTag)
+          ok = false;
+      }
+    } else if (WSTOPSIG(status) != SIGTRAP) {  // the exec's SIGTRAP is swallowed
+      sig = WSTOPSIG(status);
+    }
+  }
+  if (!ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return stops;
+}
+
+void BM_Floor(benchmark::State& state, bool info, Place place) {
+  Argv argv({});
+  for (auto _ : state) {
+    const Pin pin(place == Place::kColocated);
+    if (run_floor(info, argv) != calls_per_run()) {
+      state.SkipWithError("the floor tracer failed");
+      return;
+    }
+  }
+  set_per_syscall(state);
+}
+
+// ---- tracebox.
+
+class AllowHandler : public tracebox::tracer::Handler {
+ public:
+  tracebox::tracer::Decision on_syscall(tracebox::tracer::Context& ctx) override {
+    if (ctx.tag() == kTag) ++calls;
+    return tracebox::tracer::Decision::allow();
+  }
+  long calls = 0;
+};
+
+tracebox::tracer::Spec tracebox_spec(Place place) {
+  using namespace tracebox::tracer;
+  Spec spec;
+  spec.process.args = {kLoop, std::to_string(calls_per_run())};
+  spec.process.files = {tracebox::forkexec::kCloseFd, tracebox::forkexec::kCloseFd, 2};
+  // Exactly what the static loop calls (found with strace -f), and getppid traced.
+  for (const char* s : {"execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq",
+                        "prlimit64", "readlink", "getrandom", "mprotect", "exit_group"})
+    spec.policy.allow(s);
+  spec.policy.trace("getppid", kTag);
+  switch (place) {
+    case Place::kColocated:
+      spec.placement.mode = Placement::Mode::kCpu;
+      spec.placement.cpu = colocated_cpu();
+      break;
+    case Place::kUnpinned:
+      spec.placement.mode = Placement::Mode::kNone;
+      break;
+    case Place::kTracerCpu:
+      spec.placement.mode = Placement::Mode::kTracerCpu;
+      break;
+  }
+  return spec;
+}
+
+void BM_Tracebox(benchmark::State& state, Place place) {
+  const tracebox::tracer::Spec spec = tracebox_spec(place);
+  for (auto _ : state) {
+    AllowHandler handler;
+    const tracebox::tracer::Result r = tracebox::tracer::run(spec, handler);
+    if (r.status != tracebox::tracer::Status::kNormal || handler.calls != calls_per_run()) {
+      state.SkipWithError(("tracebox run failed: " + r.error).c_str());
+      return;
+    }
+  }
+  set_per_syscall(state);
+}
+
+// ---- strace.
+
+void BM_Strace(benchmark::State& state, Place place) {
+  if (::access(kStrace, X_OK) != 0) {
+    state.SkipWithError("no /usr/bin/strace");
+    return;
+  }
+  Argv argv({kStrace, "-f", "--seccomp-bpf", "-e", "trace=getppid", "-o", "/dev/null"});
+  for (auto _ : state) {
+    const Pin pin(place == Place::kColocated);  // strace and its tracee inherit it
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execve(kStrace, argv.ptrs.data(), g_empty_env);
+      ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      state.SkipWithError("strace failed");
+      return;
+    }
+  }
+  set_per_syscall(state);
+}
+
+// Fixed iteration counts: a co-located run of 20000 stops takes about 0.15 s, an unpinned one
+// (a cross-CPU wakeup per stop) about 1 s or more.
+benchmark::IterationCount iterations(Place place) {
+  const long scale = std::max(1L, 20000L / calls_per_run());
+  return place == Place::kUnpinned ? 2 * scale : 5 * scale;
+}
+
+void register_all() {
+  for (Place place : {Place::kColocated, Place::kUnpinned}) {
+    const std::string p = std::string("/") + place_name(place);
+    auto reg = [&](const std::string& name, auto fn) {
+      benchmark::RegisterBenchmark((name + p).c_str(), fn)
+          ->Iterations(iterations(place))
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    };
+    reg("baseline", [place](benchmark::State& s) { BM_Baseline(s, place); });
+    reg("floor", [place](benchmark::State& s) { BM_Floor(s, false, place); });
+    reg("floor+info", [place](benchmark::State& s) { BM_Floor(s, true, place); });
+    reg("tracebox", [place](benchmark::State& s) { BM_Tracebox(s, place); });
+    reg("strace", [place](benchmark::State& s) { BM_Strace(s, place); });
+  }
+  // What a caller gets without choosing: the tracee on the tracer thread's CPU.
+  benchmark::RegisterBenchmark("tracebox/default_tracer_cpu",
+                               [](benchmark::State& s) { BM_Tracebox(s, Place::kTracerCpu); })
+      ->Iterations(iterations(Place::kColocated))
+      ->UseRealTime()
+      ->Unit(benchmark::kMillisecond);
+}
+
+// Google Benchmark's table, then the median ns/syscall of every variant over the repetitions and
+// the ratios the goal is about.
+class SummaryReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.error_occurred) continue;
+      auto it = run.counters.find("per_syscall");
+      if (it == run.counters.end()) continue;
+      const double ns = it->second.value * 1e9;
+      if (run.run_type == Run::RT_Iteration) {
+        samples_[run.run_name.function_name].push_back(ns);
+        // This process's CPU time: the tracer's for floor and tracebox (strace is a child).
+        cpu_[run.run_name.function_name].push_back(
+            run.cpu_accumulated_time * 1e9 /
+            (static_cast<double>(run.iterations) * static_cast<double>(calls_per_run())));
+      } else if (run.aggregate_name == "median")
+        medians_[run.run_name.function_name] = ns;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::map<std::string, double> med = medians_;
+    std::map<std::string, std::pair<double, double>> range;
+    auto median = [](std::vector<double>& v) {
+      std::sort(v.begin(), v.end());
+      const std::size_t n = v.size();
+      return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    };
+    for (auto& [name, v] : samples_) {
+      med[name] = median(v);
+      range[name] = {v.front(), v.back()};
+    }
+    std::printf("\nN = %ld getppid per run; wall time of the whole run / N; co-located CPU %d\n",
+                calls_per_run(), colocated_cpu());
+    std::printf("%-30s %5s %10s %27s %14s\n", "variant", "reps", "median ns", "min .. max ns",
+                "tracer cpu ns");
+    for (const auto& [name, ns] : med) {
+      auto r = range.find(name);
+      if (r != range.end())
+        std::printf("%-30s %5zu %10.0f %12.0f .. %-12.0f %14.0f\n", name.c_str(),
+                    samples_[name].size(), ns, r->second.first, r->second.second,
+                    median(cpu_[name]));
+      else
+        std::printf("%-32s %6s %12.0f\n", name.c_str(), "-", ns);
+    }
+    std::printf(
+        "\nratios (goal: tracebox/floor <= 1.15, tracebox/strace < 1); of the medians, and of the\n"
+        "minima (the least disturbed runs: noise only ever adds time)\n");
+    for (const char* p : {"colocated", "unpinned"}) {
+      auto get = [&](const std::string& v, bool minimum) {
+        const std::string name = v + "/" + p;
+        if (minimum) {
+          auto it = range.find(name);
+          return it == range.end() ? 0.0 : it->second.first;
+        }
+        auto it = med.find(name);
+        return it == med.end() ? 0.0 : it->second;
+      };
+      for (const char* what : {"floor", "floor+info", "strace"}) {
+        const double tb = get("tracebox", false), d = get(what, false);
+        const double tb_min = get("tracebox", true), d_min = get(what, true);
+        if (tb <= 0 || d <= 0) continue;
+        std::printf("  %-10s tracebox/%-11s median %5.2f", p, what, tb / d);
+        if (tb_min > 0 && d_min > 0) std::printf("   min %5.2f", tb_min / d_min);
+        std::printf("\n");
+      }
+    }
+  }
+
+ private:
+  std::map<std::string, std::vector<double>> samples_;
+  std::map<std::string, std::vector<double>> cpu_;
+  std::map<std::string, double> medians_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  initial_affinity();
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  SummaryReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return 0;
+}
