@@ -1,0 +1,399 @@
+// The hostile suite: programs that try to escape, run through the tracer under the default
+// profile (as runprog runs them). Each test asserts the verdict and that nothing escaped: no
+// process left, no file written outside what the policy allows. They run only inside the test
+// guard (a fresh PID namespace and a pids cgroup), in case the sandbox fails.
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "profile.h"
+#include "support/support.h"
+#include "tracebox/tracer/policy/judge.h"
+
+using namespace tracebox;
+using namespace tracebox::tracer;
+using namespace std::chrono_literals;
+using tracebox::test::TempDir;
+
+namespace {
+
+std::string real(const std::string& path) {
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) != nullptr ? buf : path;
+}
+
+// One hostile run under the default profile, stdout in a file, a work dir of its own.
+struct Hostile {
+  TempDir work;
+  UniqueFd null{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+  UniqueFd out;
+  Spec spec;
+  policy::JudgePolicy judge;
+
+  explicit Hostile(std::vector<std::string> args, bool allow_proc = false) {
+    const std::string program = real(TRACEBOX_HOSTILE);
+    cmd::Profile profile =
+        cmd::load_profile("default", {std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles"});
+    judge = cmd::to_judge_policy(profile, {work.path(), program, "x86_64-linux-gnu"}, allow_proc);
+    out.reset(::open(work.file("stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    spec.process.args = {program};
+    spec.process.args.insert(spec.process.args.end(), args.begin(), args.end());
+    spec.process.env = profile.env;
+    spec.process.files = {null.get(), out.get(), null.get()};
+    spec.process.work_dir = work.path();
+    spec.process.rlimits = {{RLIMIT_STACK, 8 << 20, 8 << 20}, {RLIMIT_NOFILE, 256, 256}};
+    spec.limits.cpu = 2s;
+    spec.limits.wall = 10s;
+    spec.limits.memory_bytes = 256 << 20;
+    spec.limits.output_bytes = 16 << 20;
+    spec.limits.tasks = 64;
+  }
+  Result run() {
+    spec.policy = policy::make_policy(judge);
+    policy::JudgeHandler handler(judge);
+    return tracer::run(spec, handler);
+  }
+  std::string output() const { return test::read_file(work.file("stdout")); }
+};
+
+bool alive(pid_t pid) {
+  std::string stat = test::read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// Every test: no process of the run survives it.
+void no_survivors() { CHECK(test::child_pids().empty()); }
+
+}  // namespace
+
+TEST_CASE("untraced children: CLONE_UNTRACED is a violation, clone3 gets ENOSYS", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  for (bool proc : {false, true}) {
+    Hostile h({"clone-untraced"}, proc);
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->syscall == "clone");
+    if (proc) CHECK(r.violation->reason == "clone with CLONE_UNTRACED would escape the tracer");
+    CHECK(h.output().find("ESCAPED") == std::string::npos);
+  }
+  Hostile h3({"clone3"}, true);
+  Result r3 = h3.run();
+  CHECK(r3.status == Status::kNormal);
+  CHECK(h3.output() == "clone3 err=ENOSYS\n");
+  no_survivors();
+}
+
+TEST_CASE("a vfork child is traced like any other", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  Hostile h({"vfork-open", "/etc/shadow"}, true);
+  Result r = h.run();
+  CHECK(r.status == Status::kDisallowedSyscall);
+  REQUIRE(r.violation.has_value());
+  CHECK(r.violation->path == "/etc/shadow");
+  no_survivors();
+}
+
+TEST_CASE("other syscall ABIs: int 0x80, x32, a 32-bit program", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  SECTION("int 0x80 from 64-bit code") {
+    Hostile h({"int80"});
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->arch == "i386");
+    CHECK(r.violation->nr == 20);
+    CHECK(r.error == "syscalls of the i386 ABI are not allowed");
+    CHECK(h.output().find("ESCAPED") == std::string::npos);
+  }
+  SECTION("x32") {
+    Hostile h({"x32"});
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->arch == "x32");
+  }
+  SECTION("exec into a 32-bit program") {
+    Hostile h({"exec", TRACEBOX_I386});
+    h.judge.files.readable.add(real(TRACEBOX_I386));
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->arch == "i386");
+  }
+  no_survivors();
+}
+
+TEST_CASE("/proc: other processes, our own memory, fds and root are refused", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  for (const char* path : {"/proc/self/mem", "/proc/1/environ", "/proc/self/root/etc/passwd",
+                           "/proc/self/fd/1", "/proc/thread-self/mem", "/proc/self/map_files"}) {
+    INFO(path);
+    Hostile h({"open", path, "r"});
+    Result r = h.run();
+    CHECK(r.status == Status::kNormal);
+    CHECK(h.output() == "open err=EACCES\n");
+  }
+  no_survivors();
+}
+
+TEST_CASE("a daemon that leaves the session does not outlive the run", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  Hostile h({"daemon", "pid"}, true);
+  h.judge.allow.insert(h.judge.allow.end(), {"setsid", "setpgid"});
+  h.judge.files.writable.add(h.work.file("pid"));
+  Result r = h.run();
+  INFO(r.error);
+  CHECK(r.status == Status::kNormal);
+  std::ifstream in(h.work.file("pid"));
+  pid_t pid = 0;
+  in >> pid;
+  REQUIRE(pid > 0);
+  CHECK_FALSE(alive(pid));
+  no_survivors();
+}
+
+TEST_CASE("signals may target only the run's own processes", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  SECTION("the tracer") {
+    Hostile h({"kill-parent"}, true);
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+    CHECK(r.error ==
+          "kill of pid " + std::to_string(::getpid()) + ", which is not a process of this run");
+  }
+  SECTION("everybody") {
+    Hostile h({"kill-all"}, true);
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+    CHECK(r.error == "kill of pid -1, which is not a process of this run");
+  }
+  SECTION("pid 1") {
+    Hostile h({"kill-pid", "1"}, true);
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+  }
+  SECTION("its own child, group and self") {
+    Hostile h({"kill-own"}, true);
+    Result r = h.run();
+    INFO(r.error);
+    CHECK(r.status == Status::kNormal);
+    CHECK(h.output() == "kill child ret=0\nkill group 0 ret=0\nkill self ret=0\n");
+  }
+  no_survivors();
+}
+
+TEST_CASE("ptrace and writing another process's memory are violations", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  for (const char* mode : {"ptrace-me", "ptrace-parent", "vm-write", "unshare"}) {
+    INFO(mode);
+    Hostile h({mode}, true);
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+  }
+  no_survivors();
+}
+
+TEST_CASE("fork and thread bombs hit the task limit and leave nothing behind", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  for (const char* mode : {"fork-bomb", "thread-bomb"}) {
+    INFO(mode);
+    Hostile h({mode}, true);
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+    CHECK(r.error == "more than 64 processes and threads at once");
+    no_survivors();
+  }
+}
+
+TEST_CASE("memory, stack and output bombs", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  SECTION("memory") {
+    Hostile h({"memory-bomb"});
+    Result r = h.run();
+    CHECK(r.status == Status::kMemoryLimitExceeded);
+  }
+  SECTION("stack") {
+    Hostile h({"stack-bomb"});
+    Result r = h.run();
+    CHECK(r.status == Status::kSignalled);
+    CHECK(r.signal == SIGSEGV);
+  }
+  SECTION("output") {
+    Hostile h({"output-bomb"});
+    h.spec.limits.output_bytes = 1 << 20;
+    Result r = h.run();
+    CHECK(r.status == Status::kOutputLimitExceeded);
+    CHECK(std::filesystem::file_size(h.work.file("stdout")) == 1 << 20);
+  }
+  no_survivors();
+}
+
+TEST_CASE("no file descriptor of the host reaches the program", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  TempDir dir;
+  // Not close-on-exec, on purpose.
+  int leak = ::open(dir.file("leak").c_str(), O_WRONLY | O_CREAT, 0644);
+  REQUIRE(leak >= 0);
+  Hostile h({"fds"});
+  Result r = h.run();
+  ::close(leak);
+  CHECK(r.status == Status::kNormal);
+  CHECK(h.output() == "leaked=0\n");
+}
+
+TEST_CASE("a filter of its own, io_uring", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  for (const char* mode : {"seccomp", "prctl-seccomp"}) {
+    INFO(mode);
+    Hostile h({mode});
+    Result r = h.run();
+    CHECK(r.status == Status::kDisallowedSyscall);
+  }
+  Hostile h({"io_uring"});
+  Result r = h.run();
+  CHECK(r.status == Status::kNormal);
+  CHECK(h.output() == "io_uring_setup err=ENOSYS\n");
+}
+
+TEST_CASE("stopping itself does not stop the run", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  Hostile h({"stop-self"});
+  Result r = h.run();
+  CHECK(r.status == Status::kNormal);
+  CHECK(h.output() == "resumed after SIGSTOP\nresumed after SIGTSTP\n");
+  CHECK(r.wall_time < 2s);
+}
+
+TEST_CASE("a hard link cannot give a name to a file it may not read", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  Hostile h({"hardlink", "/etc/shadow", "x"});
+  h.judge.allow.insert(h.judge.allow.end(), {"link", "linkat"});
+  h.judge.files.writable.add(h.work.path() + "/");
+  Result r = h.run();
+  CHECK(r.status == Status::kDisallowedSyscall);
+  REQUIRE(r.violation.has_value());
+  CHECK(r.violation->path == "/etc/shadow");
+  CHECK_FALSE(std::filesystem::exists(h.work.file("x")));
+}
+
+TEST_CASE("a setuid program does not raise privileges", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(test::is_root(), "making a setuid-root copy needs root");
+  TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  const std::string copy = dir.file("suid");
+  std::filesystem::copy_file(TRACEBOX_HOSTILE, copy);
+  REQUIRE(::chown(copy.c_str(), 0, 0) == 0);
+  REQUIRE(::chmod(copy.c_str(), 04755) == 0);
+  Hostile h({"exec", copy, "euid"});
+  ::chmod(h.work.path().c_str(), 0777);
+  h.judge.files.readable.add(copy);
+  h.spec.process.credential = forkexec::Credential{65534, 65534, {}, false};
+  Result r = h.run();
+  INFO(r.error);
+  CHECK(r.status == Status::kNormal);
+  CHECK(h.output() == "euid=65534\n");
+}
+
+TEST_CASE("very long arguments and paths", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  Hostile h({"exec-long", "200000"});
+  Result r = h.run();
+  CHECK(r.status == Status::kNormal);
+  CHECK(h.output() == "execve err=E2BIG\n");
+  Hostile p({"open", "/" + std::string(5000, 'a'), "r"});
+  Result rp = p.run();
+  CHECK(rp.status == Status::kNormal);
+  CHECK(p.output() == "open err=ENAMETOOLONG\n");
+}
+
+TEST_CASE("threads racing exit_group against traced syscalls are not violations", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  for (int i = 0; i < 20; ++i) {
+    Hostile h({"exit-race"}, true);
+    h.judge.files.readable.add("/proc/self/status");
+    Result r = h.run();
+    INFO(r.error);
+    CHECK(r.status == Status::kNormal);
+  }
+  no_survivors();
+}
+
+TEST_CASE("16 hostile runs at once on one io_context get 16 correct verdicts", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  struct Case {
+    std::vector<std::string> args;
+    bool proc;
+    Status want;
+  };
+  const std::vector<Case> cases = {
+      {{"clone-untraced"}, true, Status::kDisallowedSyscall},
+      {{"int80"}, false, Status::kDisallowedSyscall},
+      {{"kill-parent"}, true, Status::kDisallowedSyscall},
+      {{"fork-bomb"}, true, Status::kDisallowedSyscall},
+      {{"memory-bomb"}, false, Status::kMemoryLimitExceeded},
+      {{"output-bomb"}, false, Status::kOutputLimitExceeded},
+      {{"stop-self"}, false, Status::kNormal},
+      {{"io_uring"}, false, Status::kNormal},
+  };
+  asio::io_context io;
+  std::vector<std::unique_ptr<Hostile>> runs;
+  std::vector<std::optional<Result>> results(16);
+  std::vector<std::shared_ptr<policy::JudgeHandler>> handlers;
+  for (int i = 0; i < 16; ++i) {
+    const Case& c = cases[static_cast<std::size_t>(i) % cases.size()];
+    auto h = std::make_unique<Hostile>(c.args, c.proc);
+    h->spec.limits.output_bytes = 1 << 20;
+    h->spec.policy = policy::make_policy(h->judge);
+    handlers.push_back(std::make_shared<policy::JudgeHandler>(h->judge));
+    async_run(io, h->spec, handlers.back(), [&results, i](Result r) { results[i] = r; });
+    runs.push_back(std::move(h));
+  }
+  io.run();
+  for (int i = 0; i < 16; ++i) {
+    INFO("run " << i << ": " << runs[i]->spec.process.args[1]);
+    REQUIRE(results[i].has_value());
+    CHECK(results[i]->status == cases[static_cast<std::size_t>(i) % cases.size()].want);
+  }
+  no_survivors();
+}
+
+TEST_CASE("2000 runs back to back leave no zombie, no fd and no memory growth", "[hostile][soak]") {
+  TB_REQUIRE_GUARD();
+  auto rss_kib = [] {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return 0L;
+  };
+  const std::vector<std::pair<std::vector<std::string>, bool>> mix = {
+      {{"io_uring"}, false}, {{"int80"}, false},         {{"kill-own"}, true},
+      {{"fds"}, false},      {{"clone-untraced"}, true}, {{"open", "/proc/1/environ", "r"}, false},
+  };
+  auto one = [&](int i) {
+    const auto& [args, proc] = mix[static_cast<std::size_t>(i) % mix.size()];
+    Hostile h(args, proc);
+    Result r = h.run();
+    REQUIRE(r.status != Status::kRunnerError);
+  };
+  for (int i = 0; i < 200; ++i) one(i);  // warm up allocators and caches
+  const auto fds = test::open_fds();
+  const long rss = rss_kib();
+  for (int i = 0; i < 2000; ++i) one(i);
+  CHECK(test::open_fds() == fds);
+  CHECK(test::child_pids().empty());
+  INFO("RSS before " << rss << " KiB, after " << rss_kib() << " KiB");
+  CHECK(rss_kib() - rss < 2048);
+}
