@@ -118,7 +118,7 @@ Parsed parse(const std::string& text, const std::string& origin) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors, and numbers out of range (fuzzing)
     throw ProfileError("profile " + origin + ": not valid JSON: " + e.what());
   }
   if (!doc.is_object()) throw ProfileError("profile " + origin + ": must be a JSON object");

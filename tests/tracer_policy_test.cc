@@ -106,6 +106,15 @@ TEST_CASE("file sets follow UOJ's matching rules", "[policy]") {
   CHECK_FALSE(sets.allows(Access::kWrite, "/r/x"));
   CHECK(sets.allows(Access::kStat, "/s"));
   CHECK_FALSE(sets.allows(Access::kRead, "/s"));
+  // The directories leading to a granted path are statable (not readable).
+  FileSets deep;
+  deep.readable.add("/a/b/c/");
+  deep.writable.add("/w/x");
+  for (const char* dir : {"/", "/a", "/a/b", "/a/b/c", "/w"})
+    CHECK(deep.allows(Access::kStat, dir));
+  CHECK_FALSE(deep.allows(Access::kRead, "/a/b"));
+  CHECK_FALSE(deep.allows(Access::kStat, "/a/bx"));
+  CHECK_FALSE(deep.allows(Access::kStat, "/w/y"));
 }
 
 TEST_CASE("a policy that cannot be enforced is refused when it is built", "[policy]") {

@@ -40,12 +40,23 @@ std::string_view to_string(Access access) {
   return "?";
 }
 
+namespace {
+// Whether `dir` is a proper ancestor of an entry of `set` ("/a" of "/a/b/c", "/a/b/", "/a/b/*").
+bool leads_to(const FileSet& set, std::string_view dir) {
+  std::string prefix(dir);
+  if (prefix != "/") prefix.push_back('/');
+  for (const auto& e : set.entries())
+    if (e.size() > prefix.size() && e.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+}  // namespace
+
 bool FileSets::allows(Access access, std::string_view path) const {
   if (writable.contains(path)) return true;
   if (access == Access::kWrite) return false;
   if (readable.contains(path)) return true;
   if (access == Access::kRead) return false;
-  return statable.contains(path);
+  return statable.contains(path) || leads_to(readable, path) || leads_to(writable, path);
 }
 
 namespace {
@@ -83,8 +94,10 @@ std::vector<PathSyscall> make_table() {
       {"openat", K::kOpen, 2, {op(0, 1, R, true)}},
       {"openat2", K::kOpenat2, -1, {op(0, 1, R, true)}},
       {"creat", K::kOpen, -1, {op(-1, 0, W, true)}},
-      {"readlink", K::kPlain, -1, {op(-1, 0, R, false)}},
-      {"readlinkat", K::kPlain, -1, {op(0, 1, R, false)}},
+      // readlink only returns where a link points (EINVAL for anything else): metadata, as
+      // stat. glibc's realpath() calls it on every ancestor of a path.
+      {"readlink", K::kPlain, -1, {op(-1, 0, S, false)}},
+      {"readlinkat", K::kPlain, -1, {op(0, 1, S, false)}},
       {"unlink", K::kPlain, -1, {op(-1, 0, W, false)}},
       {"unlinkat", K::kPlain, -1, {op(0, 1, W, false)}},
       {"rmdir", K::kPlain, -1, {op(-1, 0, W, false)}},

@@ -32,7 +32,9 @@ class FileSet {
 enum class Access { kStat, kRead, kWrite };
 std::string_view to_string(Access access);
 
-// The four sets of a policy. Writable implies readable implies statable.
+// The four sets of a policy. Writable implies readable implies statable, and the directories
+// leading to a readable or writable entry are statable (a program must be able to walk to what
+// it may open: realpath(), getcwd() and runtimes do).
 struct FileSets {
   FileSet readable;
   FileSet writable;
