@@ -1,13 +1,16 @@
 #include "profile.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "tracebox/seccomp/filter.h"
 
@@ -16,17 +19,31 @@ namespace {
 
 using nlohmann::json;
 
+// Plain open/read: an ifstream costs more than parsing the profile (runprog's start-up is
+// measured), and a directory named like a profile must not count as one.
 std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ProfileError("profile " + path + ": cannot be read");
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw ProfileError("profile " + path + ": cannot be read: " + errno_text(errno));
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw ProfileError("profile " + path + ": cannot be read: " + errno_text(err));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 bool file_exists(const std::string& path) {
-  std::ifstream in(path);
-  return static_cast<bool>(in);
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 class Reader {

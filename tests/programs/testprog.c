@@ -40,7 +40,9 @@ static int mode_fds(void) {
   for (int fd = 0; fd < 4096; ++fd) {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0) continue;
-    const char* mode = (fl & O_ACCMODE) == O_RDONLY ? "r" : (fl & O_ACCMODE) == O_WRONLY ? "w" : "rw";
+    const char* mode = (fl & O_ACCMODE) == O_RDONLY   ? "r"
+                       : (fl & O_ACCMODE) == O_WRONLY ? "w"
+                                                      : "rw";
     dprintf(1, "%d %s\n", fd, mode);
   }
   return 0;
@@ -93,8 +95,8 @@ static int mode_cwd(void) {
 }
 
 static int mode_rlimit(const char* which) {
-  int res = strcmp(which, "nofile") == 0 ? RLIMIT_NOFILE
-            : strcmp(which, "cpu") == 0  ? RLIMIT_CPU
+  int res = strcmp(which, "nofile") == 0  ? RLIMIT_NOFILE
+            : strcmp(which, "cpu") == 0   ? RLIMIT_CPU
             : strcmp(which, "fsize") == 0 ? RLIMIT_FSIZE
             : strcmp(which, "data") == 0  ? RLIMIT_DATA
             : strcmp(which, "stack") == 0 ? RLIMIT_STACK
@@ -111,8 +113,10 @@ static int mode_signals(void) {
   for (int s = 1; s < 65; ++s) {
     struct sigaction sa;
     if (sigaction(s, NULL, &sa) != 0) continue;
-    if (sa.sa_handler == SIG_IGN) ++ignored;
-    else if (sa.sa_handler != SIG_DFL) ++handled;
+    if (sa.sa_handler == SIG_IGN)
+      ++ignored;
+    else if (sa.sa_handler != SIG_DFL)
+      ++handled;
   }
   sigset_t set;
   sigprocmask(SIG_SETMASK, NULL, &set);

@@ -1,0 +1,76 @@
+// runprog: runs PROGRAM under a judge's limits and syscall policy and prints its verdict
+// (go-sandbox's runprog, drop-in; see --help).
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "options.h"
+#include "output.h"
+#include "run.h"
+#include "setup.h"
+
+namespace {
+
+using namespace tracebox;
+using namespace tracebox::cmd;
+
+void write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+int usage_error(const std::string& message) {
+  write_all(2, "runprog: " + message + "\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  std::unique_ptr<Prepared> prepared;
+  try {
+    Options options = parse_options(args);
+    if (options.help) {
+      write_all(1, help_text());
+      return 0;
+    }
+    prepared = prepare(options, current_environment());
+  } catch (const UsageError& e) {
+    return usage_error(e.what());
+  } catch (const std::exception& e) {
+    return usage_error(e.what());
+  }
+  Prepared& p = *prepared;
+  const Options& o = p.options;
+
+  tracer::Result result;
+  try {
+    result = o.runner == RunnerKind::kNs ? run_ns(p) : run_ptrace(p);
+  } catch (const UsageError& e) {
+    return usage_error(e.what());
+  } catch (const std::exception& e) {
+    result = tracer::Result{};
+    result.status = tracer::Status::kRunnerError;
+    result.error = e.what();
+  }
+
+  if (o.show_trace_details && result.violation)
+    write_all(2, "runprog: " + violation_text(*result.violation));
+  if (o.json) {
+    write_all(p.result_fd, json_line(result, o.count));
+  } else {
+    if (result.status == tracer::Status::kRunnerError)
+      write_all(2, "runprog: runner error: " + result.error + "\n");
+    if (o.count) write_all(2, count_table(result.syscall_counts));
+    write_all(p.result_fd, uoj_line(result));
+  }
+  return exit_code(result);
+}

@@ -1,0 +1,292 @@
+#include "options.h"
+
+#include <CLI/App.hpp>
+#include <CLI/Config.hpp>
+#include <CLI/Formatter.hpp>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+namespace tracebox::cmd {
+namespace {
+
+// The largest limits we take: seconds that fit a nanosecond count, MiB that fit a byte count.
+constexpr double kMaxSeconds = 1e9;
+constexpr double kMaxMiB = 1099511627776.0;  // 2^40 MiB = 1 EiB
+
+// Every option, once: its name (without dashes), its kind, the field it sets, and its --help
+// line. Parsing walks this table; --help is rendered by CLI11 from it. (Parsing does not build a
+// CLI11 App: that alone costs ~70 us a run, more than the rest of the option handling together,
+// see bench/runprog_bench.cc.)
+enum class Kind { kNumber, kText, kList, kFlag, kRunner };
+
+struct OptionDef {
+  const char* name;
+  Kind kind;
+  double Options::*number;
+  std::string Options::*text;
+  std::vector<std::string> Options::*list;
+  bool Options::*flag;
+  double max;         // kNumber: the largest value taken
+  const char* shown;  // kText: the default as --help shows it
+  const char* help;
+};
+
+constexpr OptionDef number(const char* name, double Options::*field, double max, const char* help) {
+  return {name, Kind::kNumber, field, nullptr, nullptr, nullptr, max, nullptr, help};
+}
+constexpr OptionDef text(const char* name, std::string Options::*field, const char* shown,
+                         const char* help) {
+  return {name, Kind::kText, nullptr, field, nullptr, nullptr, 0, shown, help};
+}
+constexpr OptionDef list(const char* name, std::vector<std::string> Options::*field,
+                         const char* help) {
+  return {name, Kind::kList, nullptr, nullptr, field, nullptr, 0, nullptr, help};
+}
+constexpr OptionDef flag(const char* name, bool Options::*field, const char* help) {
+  return {name, Kind::kFlag, nullptr, nullptr, nullptr, field, 0, nullptr, help};
+}
+
+constexpr OptionDef kOptions[] = {
+    number("tl", &Options::tl, kMaxSeconds, "CPU time limit, seconds (decimals allowed)"),
+    number("rtl", &Options::rtl, kMaxSeconds, "wall-clock limit, seconds; below -tl it is tl + 2"),
+    number("ml", &Options::ml, kMaxMiB, "memory limit, MiB (peak of the process tree)"),
+    number("ol", &Options::ol, kMaxMiB, "output limit, MiB (size of each file written)"),
+    number("sl", &Options::sl, kMaxMiB, "stack limit, MiB (at most -ml)"),
+    text("in", &Options::in, "\"\"", "the program's stdin (\"\": runprog's own)"),
+    text("out", &Options::out, "\"\"", "the program's stdout, truncated (\"\": runprog's own)"),
+    text("err", &Options::err, "\"\"", "the program's stderr, truncated (\"\": runprog's own)"),
+    text("work-path", &Options::work_path, "\"\"",
+         "where the program starts (\"\": the current directory)"),
+    text("type", &Options::type, "default", "profile: a name (see -profile-dir) or a .json file"),
+    text("res", &Options::res, "stdout", "where the result goes: stdout, stderr or a file"),
+    list("add-readable", &Options::add_readable, "readable file or directory tree; repeatable"),
+    list("add-writable", &Options::add_writable, "writable file or directory tree; repeatable"),
+    list("add-readable-raw", &Options::add_readable_raw,
+         "readable file-set entry, verbatim; repeatable"),
+    list("add-writable-raw", &Options::add_writable_raw,
+         "writable file-set entry, verbatim; repeatable"),
+    flag("unsafe", &Options::unsafe, "syscalls the profile does not name fail with EACCES"),
+    flag("show-trace-details", &Options::show_trace_details,
+         "traced syscalls, violation to stderr"),
+    flag("allow-proc", &Options::allow_proc, "allow processes, threads, sleeping (all traced)"),
+    flag("memfd", &Options::memfd, "execute a sealed in-memory copy of PROGRAM"),
+    {"runner", Kind::kRunner, nullptr, nullptr, nullptr, nullptr, 0, "ptrace",
+     "ptrace or ns (see Runners below)"},
+    flag("cgroup", &Options::cgroup, "accepted for compatibility; no effect"),
+    flag("cgroupfd", &Options::cgroupfd, "accepted for compatibility; no effect"),
+    flag("cred", &Options::cred, "accepted for compatibility; no effect"),
+    flag("nucg", &Options::nucg, "accepted for compatibility; no effect"),
+    flag("json", &Options::json, "the result as one JSON object on one line"),
+    flag("count", &Options::count, "count every syscall (a table on stderr, or in the JSON)"),
+    text("trace-log", &Options::trace_log, "\"\"", "one JSON line per traced syscall to this file"),
+    list("profile-dir", &Options::profile_dirs, "look for profiles here first; repeatable"),
+};
+
+const OptionDef* find_option(std::string_view name) {
+  for (const auto& o : kOptions)
+    if (name == o.name) return &o;
+  return nullptr;
+}
+
+// A finite, non-negative decimal number no larger than `max` ("1", "0.5", "+2", "1e3"); rejects
+// "abc", "1e999", "-1", "nan", "inf", "0x10" and trailing junk. Throws UsageError naming `option`.
+double parse_number(const std::string& option, const std::string& s, double max) {
+  const char* b = s.data();
+  const char* e = s.data() + s.size();
+  if (b != e && *b == '+') ++b;
+  double v = 0;
+  auto [p, ec] = std::from_chars(b, e, v);
+  auto fail = [&](const char* why) { throw UsageError("-" + option + ": \"" + s + "\" " + why); };
+  if (ec == std::errc::result_out_of_range) fail("is out of range");
+  if (ec != std::errc() || p != e || b == e || !std::isfinite(v)) fail("is not a number");
+  if (v < 0) fail("is negative");
+  if (v > max) fail("is too large");
+  return v;
+}
+
+// Go's strconv.ParseBool.
+bool parse_go_bool(const std::string& v, bool& out) {
+  static const char* const kTrue[] = {"1", "t", "T", "TRUE", "true", "True"};
+  static const char* const kFalse[] = {"0", "f", "F", "FALSE", "false", "False"};
+  for (const char* t : kTrue)
+    if (v == t) return out = true, true;
+  for (const char* f : kFalse)
+    if (v == f) return out = false, true;
+  return false;
+}
+
+constexpr const char* kFooter = R"(
+Options take one dash or two, and a value as "-tl 2", "-tl=2" or "--tl=2"; booleans as
+"-unsafe" or "-unsafe=false". Option parsing stops at the first argument that is not an option,
+or after "--": the rest is PROGRAM and its ARGS (so "runprog -tl 1 ./prog -x" passes -x to
+prog). PROGRAM is a path (no PATH lookup); a relative one is relative to the work path, where
+the program starts. The profile's "command" goes before it.
+
+Files and policy. -add-readable and -add-writable resolve symlinks (a missing path is an
+error); a directory grants its whole tree. The -raw forms add file-set entries as written: "/a/b"
+the file, "/a/b/" the tree, "/a/b/*" its children; relative ones are relative to the work path.
+-unsafe: a syscall the profile does not name fails with EACCES instead of ending the run
+(file-check violations and exhausted budgets still end it). -allow-proc adds the profile's
+allow_proc list (fork and threads via clone, vfork, wait4, clock_nanosleep...); clone3 fails with
+ENOSYS so that glibc uses clone, and every new process and thread is traced; as glibc reserves
+each thread's stack at the stack limit's size, the memory limit is then measured only (no
+RLIMIT_DATA).
+-show-trace-details prints each traced syscall with its decision (every syscall with -count)
+and the violation to stderr; it does not change the policy. -memfd runs a sealed copy of
+PROGRAM made before the run. Numbers are decimal, finite and not negative; 0 is a limit of
+zero (but -sl 0 leaves the stack as it is).
+
+Output: one line "<code> <time_ms> <memory_KiB> <exit_status>" (go-sandbox's runprog): code 0
+normal, 2 runtime error (signalled or nonzero exit), 3 memory, 4 time (CPU or wall), 5 output,
+6 disallowed syscall, 7 runner error; time is CPU time (user+sys of the whole process tree);
+exit_status is the exit code or the signal number. With -json, one JSON object instead:
+status, exit_status, signal, time_ms, wall_ms, memory_kb, setup_ms, limit, error,
+error_location, errno, violation, and syscalls with -count.
+
+Exit code: 0 with a verdict, 1 on a runner error, 2 on a bad command line or input. SIGINT
+or SIGTERM cancels the run: it is killed and reported as a runner error ("cancelled").
+
+Profiles (-type NAME) are NAME.json in, in order: each -profile-dir, the directories of
+$TRACEBOX_PROFILE_PATH (colon-separated), the installed and the source profile directories.
+
+Runners. ptrace (default): every process and thread of the program is traced; CPU time is
+exact (sub-second) over the whole tree, memory is the tree's peak RSS, file accesses are checked
+against the profile. ns: no tracer; the program runs in new mount, PID, UTS, IPC, network and
+cgroup namespaces (and a user namespace when runprog is not root) on a read-only root with
+/usr /bin /lib /lib64 /etc/alternatives, /dev/null (writable), /dev/zero, /dev/random,
+/dev/urandom, a read-only /proc, tmpfs /w (the work directory) and /tmp, the -add-readable
+paths (read-only) and -add-writable paths (read-write) at their own paths; seccomp allows the
+profile's syscalls and kills on any other. Its accounting is coarser: CPU time is the program's
+process (its children count once it waited for them), enforced from its CPU clock checked at
+least every 10 ms; memory is ru_maxrss of the largest process, which includes what the launcher
+touched before exec (about 2.5 MiB), and an allocation refused by RLIMIT_DATA shows only as the
+program's own failure; an output limit shows as EFBIG to the program (the PID namespace's init
+gets no SIGXFSZ) and as output_limit_exceeded when -out or -err reached the limit; a syscall
+violation is reported without the syscall's name.
+
+Compatibility: -cgroup and -cgroupfd are accepted and change nothing (the tracer already
+accounts CPU and memory over the whole process tree); -cred and -nucg only concern go-sandbox's
+container runner, which runprog does not have.)";
+
+// Prints the usage line as Go's flag package users know it.
+class Formatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App*, std::string) const override {
+    return "Usage: runprog [options] [--] PROGRAM [ARGS...]\n";
+  }
+};
+
+constexpr const char* kDescription =
+    "runprog: run a program under a judge's limits and syscall policy, and print its verdict.";
+
+}  // namespace
+
+Options parse_options(std::span<const std::string> args) {
+  Options o;
+  std::size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a.size() < 2 || a[0] != '-') break;  // the program
+    std::string name = a.substr(a[1] == '-' ? 2 : 1);
+    if (name.empty() || name[0] == '-' || name[0] == '=')
+      throw UsageError("bad option syntax: " + a);
+    std::string value;
+    const auto eq = name.find('=');
+    const bool has_value = eq != std::string::npos;
+    if (has_value) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    if (name == "h" || name == "help") {
+      o.help = true;
+      return o;
+    }
+    const OptionDef* def = find_option(name);
+    if (def == nullptr) throw UsageError("unknown option -" + name + " (see runprog --help)");
+    if (def->kind == Kind::kFlag) {
+      bool on = true;
+      if (has_value && !parse_go_bool(value, on))
+        throw UsageError("-" + name + ": invalid boolean value \"" + value + "\"");
+      o.*def->flag = on;
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) throw UsageError("-" + name + " needs a value");
+      value = args[++i];
+    }
+    switch (def->kind) {
+      case Kind::kNumber:
+        o.*def->number = parse_number(name, value, def->max);
+        break;
+      case Kind::kText:
+        o.*def->text = std::move(value);
+        break;
+      case Kind::kList:
+        (o.*def->list).push_back(std::move(value));
+        break;
+      case Kind::kRunner:
+        if (value == "ptrace") {
+          o.runner = RunnerKind::kPtrace;
+        } else if (value == "ns") {
+          o.runner = RunnerKind::kNs;
+        } else {
+          throw UsageError("-runner: unknown runner \"" + value + "\" (known: ptrace, ns)");
+        }
+        break;
+      case Kind::kFlag:
+        break;
+    }
+  }
+  o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+
+  if (o.type.empty()) throw UsageError("-type: empty profile name");
+  if (o.res.empty()) throw UsageError("-res: empty (stdout, stderr or a file)");
+  if (o.runner == RunnerKind::kNs && o.count)
+    throw UsageError("-count needs the ptrace runner (the ns runner has no tracer)");
+  if (o.runner == RunnerKind::kNs && !o.trace_log.empty())
+    throw UsageError("-trace-log needs the ptrace runner (the ns runner has no tracer)");
+  if (o.command.empty())
+    throw UsageError("no program given (usage: runprog [options] [--] PROGRAM [ARGS...])");
+  if (o.command[0].empty()) throw UsageError("empty program path");
+  return o;
+}
+
+std::string help_text() {
+  CLI::App app(kDescription, "runprog");
+  app.set_help_flag();
+  app.footer(kFooter);
+  auto formatter = std::make_shared<Formatter>();
+  formatter->column_width(36);
+  app.formatter(formatter);
+  Options defaults;
+  for (const auto& d : kOptions) {
+    const std::string name = std::string("--") + d.name;
+    switch (d.kind) {
+      case Kind::kNumber: {
+        std::string shown = std::to_string(defaults.*d.number);
+        shown.erase(shown.find_last_not_of('0') + 1);
+        if (shown.back() == '.') shown.pop_back();
+        app.add_option(name, d.help)->type_name("NUM")->default_str(shown);
+        break;
+      }
+      case Kind::kText:
+      case Kind::kRunner:
+        app.add_option(name, d.help)->type_name("TEXT")->default_str(d.shown);
+        break;
+      case Kind::kList:
+        app.add_option(name, d.help)->type_name("PATH")->default_str("none")->expected(0, -1);
+        break;
+      case Kind::kFlag:
+        app.add_flag(name, d.help)->default_str(defaults.*d.flag ? "true" : "false");
+        break;
+    }
+  }
+  return app.help();
+}
+
+}  // namespace tracebox::cmd

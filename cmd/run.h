@@ -1,0 +1,31 @@
+// Running a prepared runprog run: under the tracer (-runner ptrace) or in namespaces without a
+// tracer (-runner ns). Both give a tracer::Result.
+#pragma once
+
+#include "setup.h"
+#include "tracebox/mount/mount.h"
+#include "tracebox/seccomp/filter.h"
+#include "tracebox/tracer/result.h"
+
+namespace tracebox::cmd {
+
+// The traced run of `prepared` (its observer set for -trace-log and -show-trace-details).
+tracer::Result run_ptrace(Prepared& prepared);
+
+// The run in namespaces: see ns_mounts and ns_filter, and --help for its accounting.
+tracer::Result run_ns(Prepared& prepared);
+
+// The ns runner's mounts: read-only binds of /usr /bin /lib /lib64 /etc/alternatives
+// /etc/fpc.cfg /var/lib/ghc /dev/zero /dev/random /dev/urandom and a read-write /dev/null (those
+// that exist), a read-only /proc, tmpfs w and tmp, the -add-readable (read-only) and -add-writable
+// (read-write) paths at their own paths, and the program when no other bind holds it. Targets are
+// relative to the new root. Throws UsageError for a path that cannot be bound.
+mount::Builder ns_mounts(const Prepared& prepared);
+
+// The ns runner's filter: the profile's allowed syscalls (path ones too: the mount namespace
+// confines files) and budgeted ones allowed, denied ones failing with their errno, clone3 with
+// ENOSYS (glibc then uses clone), everything else (and other ABIs) killing the process; with
+// -unsafe the default is EACCES instead.
+seccomp::Builder ns_filter(const Prepared& prepared);
+
+}  // namespace tracebox::cmd
