@@ -284,6 +284,8 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
                                    : p.profile.env;
   proc.files = {p.in ? p.in.get() : 0, p.out ? p.out.get() : 1, p.err ? p.err.get() : 2};
   proc.work_dir = p.work_path;
+  // The program needs no capability: as root, runprog would otherwise hand it all of them.
+  proc.drop_caps = true;
   rlimit::Limits rl;
   // As in go-sandbox, a stack limit of 0 leaves the stack as inherited (a zero RLIMIT_STACK
   // would fail the exec itself).
@@ -298,6 +300,9 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
   spec.limits.wall = seconds_to_ns(options.rtl < options.tl ? options.tl + 2 : options.rtl);
   spec.limits.memory_bytes = mib_to_bytes(options.ml);
   spec.limits.output_bytes = mib_to_bytes(options.ol);
+  // Processes and threads alive at once: a fork bomb is a violation (RLIMIT_NPROC cannot bind
+  // root). Enough for a JVM's threads and a compiler's processes.
+  spec.limits.tasks = 256;
   // glibc reserves each thread's stack at the stack limit's size, which RLIMIT_DATA counts: with
   // threads allowed, the memory limit is enforced by measurement alone. So it is for -ml 0 (a zero
   // RLIMIT_DATA would fail the exec itself; go-sandbox leaves a zero rlimit unset too).
