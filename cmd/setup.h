@@ -35,7 +35,7 @@ std::vector<std::string> profile_dirs(const Options& options, const Environment&
 const char* multiarch();
 
 // Tag of the rule that stands for -unsafe's default (EACCES) when every syscall is counted.
-inline constexpr std::uint16_t kTagUnsafe = 3;
+inline constexpr std::uint16_t kTagUnsafe = 0x100;
 
 // A prepared run. Owns the files it opened; spec.process.files refers to them.
 struct Prepared {

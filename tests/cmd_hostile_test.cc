@@ -6,7 +6,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
@@ -396,4 +398,102 @@ TEST_CASE("2000 runs back to back leave no zombie, no fd and no memory growth", 
   CHECK(test::child_pids().empty());
   INFO("RSS before " << rss << " KiB, after " << rss_kib() << " KiB");
   CHECK(rss_kib() - rss < 2048);
+}
+
+// --- The same escapes through the runprog binary ------------------------------------------------
+
+namespace {
+
+struct RunprogResult {
+  int exit_code = -1;
+  std::string out;  // runprog's stdout: the result line
+  long max_rss_kib = 0;
+};
+
+// Runs runprog with `args`, its stdout captured, stdin and stderr /dev/null.
+RunprogResult runprog(const std::vector<std::string>& args) {
+  TempDir t;
+  std::vector<std::string> all = {TRACEBOX_RUNPROG};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string out = t.file("out");
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(null, 0);
+    ::dup2(fd, 1);
+    ::dup2(null, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  RunprogResult r;
+  int status = 0;
+  rusage ru{};
+  ::wait4(pid, &status, 0, &ru);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = test::read_file(out);
+  r.max_rss_kib = ru.ru_maxrss;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("through runprog: escapes end as violations, runprog survives", "[hostile][runprog]") {
+  TB_REQUIRE_GUARD();
+  const std::string hostile = real(TRACEBOX_HOSTILE);
+  // The result line's first field is UOJ's code: 6 is a disallowed syscall.
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"-allow-proc", hostile, "kill-parent"},
+                                             {"-allow-proc", hostile, "kill-all"},
+                                             {"-allow-proc", hostile, "fork-bomb"},
+                                             {"-allow-proc", hostile, "clone-untraced"},
+                                             {hostile, "int80"},
+                                             {hostile, "ptrace-me"},
+                                             {hostile, "seccomp"}}) {
+    INFO(args.back());
+    RunprogResult r = runprog(args);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.rfind("6 ", 0) == 0);
+  }
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("through runprog: its own files do not reach the program", "[hostile][runprog]") {
+  TB_REQUIRE_GUARD();
+  TempDir t;
+  const std::string hostile = real(TRACEBOX_HOSTILE);
+  // runprog holds the result file, the trace log and the program's output open while it runs.
+  RunprogResult r = runprog(
+      {"-res", t.file("res"), "-trace-log", t.file("log"), "-out", t.file("out"), hostile, "fds"});
+  CHECK(r.exit_code == 0);
+  CHECK(test::read_file(t.file("out")) == "leaked=0\n");
+  CHECK(test::read_file(t.file("res")).rfind("0 ", 0) == 0);
+}
+
+TEST_CASE("through runprog: 2000 runs leave no zombie, no fd, and runprog does not grow",
+          "[hostile][runprog][soak]") {
+  TB_REQUIRE_GUARD();
+  const std::string hostile = real(TRACEBOX_HOSTILE);
+  const std::vector<std::vector<std::string>> mix = {{hostile, "io_uring"},
+                                                     {hostile, "int80"},
+                                                     {"-allow-proc", hostile, "kill-own"},
+                                                     {hostile, "fds"},
+                                                     {"-allow-proc", hostile, "clone-untraced"},
+                                                     {hostile, "open", "/proc/1/environ", "r"}};
+  const auto fds = test::open_fds();
+  long first_rss = 0, max_rss = 0;
+  for (int i = 0; i < 2000; ++i) {
+    RunprogResult r = runprog(mix[static_cast<std::size_t>(i) % mix.size()]);
+    REQUIRE(r.exit_code == 0);
+    if (i == 0) first_rss = r.max_rss_kib;
+    max_rss = std::max(max_rss, r.max_rss_kib);
+  }
+  CHECK(test::open_fds() == fds);
+  CHECK(test::child_pids().empty());
+  // Each runprog is a new process: its peak must not depend on how many ran before.
+  INFO("runprog peak RSS: first " << first_rss << " KiB, largest " << max_rss << " KiB");
+  CHECK(max_rss - first_rss < 1024);
 }

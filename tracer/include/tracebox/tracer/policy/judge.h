@@ -13,8 +13,8 @@
 
 namespace tracebox::tracer::policy {
 
-// Tags of the judge's traced rules. Path checks are consistent (decided with the rest of the run
-// stopped, see kTagConsistent).
+// Tags of the judge's traced rules: 1 to 0xff (with kTagConsistent for path checks, decided with
+// the rest of the run stopped). A handler layered on JudgeHandler uses tags from 0x100.
 inline constexpr std::uint16_t kTagPath = kTagConsistent | 1;
 inline constexpr std::uint16_t kTagBudget = 2;
 // kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo: only to the run's own processes.
