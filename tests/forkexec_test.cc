@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "support/support.h"
@@ -478,4 +479,86 @@ TEST_CASE("1000 starts leave no zombie and no extra fd", "[forkexec]") {
   }
   CHECK(test::open_fds() == before);
   CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("clone3 puts the child into the cgroup of cgroup_fd", "[forkexec]") {
+  std::string root;
+  for (const char* r : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"})
+    if (std::filesystem::exists(std::string(r) + "/cgroup.procs") &&
+        std::filesystem::exists(std::string(r) + "/cgroup.subtree_control")) {
+      root = r;
+      break;
+    }
+  TB_SKIP_UNLESS(test::is_root() && !root.empty(), "needs root and a cgroup v2 hierarchy");
+  // Our own cgroup in that hierarchy, and a child cgroup of it to put the program into.
+  std::string own;
+  {
+    std::ifstream in("/proc/self/cgroup");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("0::", 0) == 0) own = line.substr(3);
+  }
+  const std::string dir =
+      root + (own == "/" ? "" : own) + "/tracebox-fx-" + std::to_string(::getpid());
+  TB_SKIP_UNLESS(::mkdir(dir.c_str(), 0755) == 0, "cannot create a cgroup under " + root + own);
+  UniqueFd cg(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(cg);
+  Runner r = prog({"cat", "/proc/self/cgroup"});
+  r.cgroup_fd = cg.get();
+  auto o = run_capture(r);
+  ::rmdir(dir.c_str());
+  CHECK(o.status == 0);
+  const std::string name = dir.substr(root.size());
+  CHECK(o.out.find("0::" + name + "\n") != std::string::npos);
+}
+
+TEST_CASE("drop_caps leaves the program no capability", "[forkexec]") {
+  TB_SKIP_UNLESS(test::is_root(), "needs capabilities to drop");
+  auto caps = [](bool drop) {
+    Runner r = prog({"cat", "/proc/self/status"});
+    r.drop_caps = drop;
+    std::string status = run_capture(r).out;
+    std::string out;
+    std::istringstream in(status);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("Cap", 0) == 0) out += line + "\n";
+    return out;
+  };
+  const std::string dropped = caps(true);
+  CHECK(dropped.find("CapInh:\t0000000000000000\n") != std::string::npos);
+  CHECK(dropped.find("CapPrm:\t0000000000000000\n") != std::string::npos);
+  CHECK(dropped.find("CapEff:\t0000000000000000\n") != std::string::npos);
+  CHECK(dropped.find("CapBnd:\t0000000000000000\n") != std::string::npos);
+  CHECK(dropped.find("CapAmb:\t0000000000000000\n") != std::string::npos);
+  CHECK(caps(false).find("CapEff:\t0000000000000000\n") == std::string::npos);
+}
+
+TEST_CASE("ctty makes the terminal on fd 0 the child's controlling terminal", "[forkexec]") {
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  TB_SKIP_UNLESS(master >= 0 && ::grantpt(master) == 0 && ::unlockpt(master) == 0,
+                 "no pseudo-terminal available");
+  UniqueFd m(master);
+  UniqueFd slave(::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  REQUIRE(slave);
+  auto tty_nr = [&](bool ctty) {
+    int p[2];
+    REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    UniqueFd rd(p[0]), wr(p[1]);
+    Runner r = prog({"cat", "/proc/self/stat"});
+    r.files = {slave.get(), wr.get(), 2};
+    r.ctty = ctty;
+    Child c = r.start();
+    wr.reset();
+    std::string out;
+    char buf[1024];
+    ssize_t n;
+    while ((n = ::read(rd.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    c.wait();
+    // Field 7 (after the command name in parentheses): the controlling terminal.
+    std::istringstream rest(out.substr(out.rfind(')') + 2));
+    std::string state, ppid, pgrp, session, tty;
+    rest >> state >> ppid >> pgrp >> session >> tty;
+    return std::stol(tty);
+  };
+  CHECK(tty_nr(true) != 0);
+  CHECK(tty_nr(false) == 0);
 }
