@@ -47,6 +47,7 @@ struct Options {
   bool count = false;
   std::string trace_log;
   std::vector<std::string> profile_dirs;
+  bool no_cache = false;  // build the seccomp filter afresh, and keep no copy
 
   // PROGRAM and its ARGS: everything from the first non-option argument or after "--".
   std::vector<std::string> command;

@@ -103,6 +103,37 @@ UniqueFd copy_to_memfd(const std::string& path) {
   return mem;
 }
 
+// Where the tracer keeps built seccomp filters: $TRACEBOX_CACHE_DIR if set ("" disables the
+// cache), else /var/cache/tracebox for root; no cache otherwise. A cache entry chooses a later
+// run's filter, so the cache must be out of reach of every judged program: a user's own cache
+// (~/.cache) is exactly where a program run from the home directory could write.
+std::string default_cache_dir() {
+  if (const char* dir = std::getenv("TRACEBOX_CACHE_DIR")) return dir;
+  if (::geteuid() == 0) return "/var/cache/tracebox";
+  return {};
+}
+
+// `dir` made absolute with its symlinks resolved (when missing: its parent's), or "".
+std::string resolve_dir(const std::string& dir, const std::string& cwd) {
+  int err = 0;
+  std::string real = real_path(dir, cwd, err);
+  if (err == 0) return real;
+  const std::string abs = absolute_path(dir, cwd);
+  const std::size_t slash = abs.rfind('/');
+  const std::string parent = real_path(slash == 0 ? "/" : abs.substr(0, slash), "/", err);
+  if (err != 0) return {};
+  return (parent == "/" ? "" : parent) + abs.substr(slash);
+}
+
+// Whether the run's file policy lets the program write in `dir` (resolved), or replace `dir` or
+// a directory leading to it.
+bool run_may_write(const tracer::policy::FileSets& files, const std::string& dir) {
+  if (files.writable.contains(dir + "/0000000000000000.bpf")) return true;
+  for (std::string d = dir; !d.empty(); d.resize(d.rfind('/')))
+    if (files.writable.contains(d)) return true;
+  return false;
+}
+
 }  // namespace
 
 Environment current_environment() {
@@ -308,6 +339,12 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
   // RLIMIT_DATA would fail the exec itself; go-sandbox leaves a zero rlimit unset too).
   spec.memory_rlimit = p.profile.memory_rlimit && !options.allow_proc && options.ml > 0;
   spec.counting = options.count ? tracer::Counting::kAll : tracer::Counting::kNone;
+  // The filter cache, unless the program may write there: it would choose later runs' filters.
+  if (!options.no_cache) {
+    const std::string dir = default_cache_dir();
+    const std::string real = dir.empty() ? "" : resolve_dir(dir, env.cwd);
+    if (!real.empty() && !run_may_write(p.judge.files, real)) spec.filter_cache_dir = real;
+  }
   return prep;
 }
 

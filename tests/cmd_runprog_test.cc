@@ -628,3 +628,51 @@ TEST_CASE("runprog -runner ns: a bound file is readable, writing outside /w and 
   CHECK(missing["error_location"] == "execve");
   CHECK(missing["errno"] == "ENOENT");
 }
+
+TEST_CASE("runprog keeps its filter in $TRACEBOX_CACHE_DIR, unless -no-cache or it is writable",
+          "[cmd]") {
+  TempDir t;
+  struct CacheDir {  // $TRACEBOX_CACHE_DIR for the runs of this case
+    explicit CacheDir(const std::string& dir) { ::setenv("TRACEBOX_CACHE_DIR", dir.c_str(), 1); }
+    ~CacheDir() { ::unsetenv("TRACEBOX_CACHE_DIR"); }
+  };
+  auto files = [](const std::string& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      names.push_back(e.path().filename().string());
+    return names;
+  };
+  const std::vector<std::string> disallowed = {"-json", tracee(), "call", "getppid"};
+  const std::vector<std::string> normal = {"-json", tracee(), "exit", "0"};
+
+  // The first run builds the filter and stores it (creating the directory); the second reads it.
+  const std::string cache = t.file("cache");
+  {
+    CacheDir env(cache);
+    for (const auto* args : {&disallowed, &disallowed}) {
+      Json r = result_json(runprog(*args));
+      CHECK(r["status"] == "disallowed_syscall");
+      CHECK(r["violation"]["syscall"] == "getppid");
+    }
+    CHECK(files(cache).size() == 1);
+    Json r = result_json(runprog(normal));  // the same profile: the same filter
+    CHECK(r["status"] == "normal");
+    CHECK(files(cache).size() == 1);
+  }
+
+  // -no-cache neither reads nor writes; nor does a run that may write in the cache directory.
+  const std::string empty = t.file("empty");
+  REQUIRE(::mkdir(empty.c_str(), 0700) == 0);
+  CacheDir env(empty);
+  Json r = result_json(runprog(with({"-no-cache"}, disallowed)));
+  CHECK(r["status"] == "disallowed_syscall");
+  CHECK(files(empty).empty());
+  for (const std::string& grant : {empty, t.path()}) {
+    INFO("-add-writable " << grant);
+    r = result_json(runprog(with({"-add-writable", grant}, disallowed)));
+    CHECK(r["status"] == "disallowed_syscall");
+    CHECK(files(empty).empty());
+  }
+  r = result_json(runprog(disallowed));  // the control
+  CHECK(files(empty).size() == 1);
+}

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <utility>
 
+#include "cache.h"
 #include "rules.h"
 #include "tracebox/util/unique_fd.h"
 
@@ -97,6 +98,7 @@ struct Spec {
   bool tracer = false;
   std::vector<Rule> rules;  // as given: conditions not yet narrowed
   std::string error;        // the first add() error, thrown by build()
+  std::string cache_dir;    // where built programs are kept ("" for none); not part of the filter
 
   bool named(std::string_view syscall) const {
     return std::any_of(rules.begin(), rules.end(),
@@ -356,6 +358,38 @@ std::string export_to_string(int (*fn)(const scmp_filter_ctx, int), void* ctx, c
   return out;
 }
 
+// The program of `s`: libseccomp's dispatch with the argument checks appended.
+std::vector<sock_filter> build_code(const Spec& s) {
+  const Compiled compiled = compile(s);
+  const std::string bytes =
+      export_to_string(seccomp_export_bpf, compiled.filter.get(), "seccomp_export_bpf");
+  if (bytes.size() % sizeof(sock_filter) != 0)
+    throw BuildError("libseccomp: seccomp_export_bpf wrote a partial instruction");
+  std::vector<sock_filter> code(bytes.size() / sizeof(sock_filter));
+  std::memcpy(code.data(), bytes.data(), bytes.size());
+  // Append the argument checks, and turn each placeholder return into a jump to its check.
+  const std::size_t dispatch_size = code.size();
+  std::vector<std::size_t> starts;
+  for (const Check& c : compiled.checks) {
+    starts.push_back(code.size());
+    const std::vector<sock_filter> more = detail::argument_checks(c.rules, c.otherwise, c.arch);
+    code.insert(code.end(), more.begin(), more.end());
+  }
+  for (std::size_t pc = 0; pc < dispatch_size; ++pc) {
+    sock_filter& f = code[pc];
+    const std::uint32_t tag = f.k & SECCOMP_RET_DATA;
+    if (f.code != (BPF_RET | BPF_K) || (f.k & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_TRACE ||
+        tag < kReservedTagBase || tag - kReservedTagBase >= starts.size())
+      continue;
+    f = {BPF_JMP | BPF_JA, 0, 0,
+         static_cast<std::uint32_t>(starts[tag - kReservedTagBase] - pc - 1)};
+  }
+  if (code.size() > BPF_MAXINSNS)
+    throw BuildError(fmt::format("the filter has {} instructions, more than the kernel's {}",
+                                 code.size(), BPF_MAXINSNS));
+  return code;
+}
+
 }  // namespace
 
 // ---- Action, ArgCondition ----
@@ -471,40 +505,29 @@ Builder& Builder::for_tracer(bool enabled) {
   return *this;
 }
 
+Builder& Builder::cache_dir(std::string dir) {
+  state_->cache_dir = std::move(dir);
+  return *this;
+}
+
 Program Builder::build() const {
-  const Compiled compiled = compile(*state_);
-  const std::string bytes =
-      export_to_string(seccomp_export_bpf, compiled.filter.get(), "seccomp_export_bpf");
-  if (bytes.size() % sizeof(sock_filter) != 0)
-    throw BuildError("libseccomp: seccomp_export_bpf wrote a partial instruction");
+  const Spec& s = *state_;
   Program program;
-  std::vector<sock_filter>& code = program.instructions;
-  code.resize(bytes.size() / sizeof(sock_filter));
-  std::memcpy(code.data(), bytes.data(), bytes.size());
-  // Append the argument checks, and turn each placeholder return into a jump to its check.
-  const std::size_t dispatch_size = code.size();
-  std::vector<std::size_t> starts;
-  for (const Check& c : compiled.checks) {
-    starts.push_back(code.size());
-    const std::vector<sock_filter> more = detail::argument_checks(c.rules, c.otherwise, c.arch);
-    code.insert(code.end(), more.begin(), more.end());
-  }
-  for (std::size_t pc = 0; pc < dispatch_size; ++pc) {
-    sock_filter& f = code[pc];
-    const std::uint32_t tag = f.k & SECCOMP_RET_DATA;
-    if (f.code != (BPF_RET | BPF_K) || (f.k & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_TRACE ||
-        tag < kReservedTagBase || tag - kReservedTagBase >= starts.size())
-      continue;
-    f = {BPF_JMP | BPF_JA, 0, 0,
-         static_cast<std::uint32_t>(starts[tag - kReservedTagBase] - pc - 1)};
-  }
-  if (code.size() > BPF_MAXINSNS)
-    throw BuildError(fmt::format("the filter has {} instructions, more than the kernel's {}",
-                                 code.size(), BPF_MAXINSNS));
   const auto notify = [](const Action& a) { return a.kind == Action::Kind::kNotify; };
-  program.uses_notify = notify(state_->default_action) || notify(state_->bad_arch_action) ||
-                        std::any_of(state_->rules.begin(), state_->rules.end(),
-                                    [&](const Rule& r) { return notify(r.action); });
+  program.uses_notify =
+      notify(s.default_action) || notify(s.bad_arch_action) ||
+      std::any_of(s.rules.begin(), s.rules.end(), [&](const Rule& r) { return notify(r.action); });
+  std::string key;
+  if (!s.cache_dir.empty() && s.error.empty())
+    key = detail::cache_key(s.default_action, s.bad_arch_action, s.compat, s.tracer, s.rules);
+  if (!key.empty()) {
+    if (auto cached = detail::cache_load(s.cache_dir, key)) {
+      program.instructions = std::move(*cached);
+      return program;
+    }
+  }
+  program.instructions = build_code(s);
+  if (!key.empty()) detail::cache_store(s.cache_dir, key, program.instructions);
   return program;
 }
 

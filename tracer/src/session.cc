@@ -114,6 +114,7 @@ std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run
   seccomp::Builder b;
   b.for_tracer(true);
   b.enforce_compat_abis(spec.policy.enforce_compat_abis);
+  b.cache_dir(spec.filter_cache_dir);
   seccomp::Action def = spec.policy.default_action;
   if (spec.counting == Counting::kAll && def.kind == seccomp::Action::Kind::kAllow)
     def = seccomp::Action::trace(kTagCountAllow);

@@ -155,6 +155,14 @@ class Builder {
   //    trace(kTagDefault) and a kill bad-arch action trace(kTagBadArch), so that the tracer can
   //    report them (other default and bad-arch actions are kept).
   Builder& for_tracer(bool enabled);
+  // A directory of built programs (created 0700 if missing; "" for none, the default). build()
+  // then looks for the program of this builder's exact state (rules, actions, flags, native arch,
+  // libseccomp version, kernel release, the build of this library) and stores what it builds. A
+  // file is used only if it and the directory belong to the effective user and no one else may
+  // write them, its stored state equals this builder's byte for byte and its program is well
+  // formed; otherwise, and whenever the cache cannot be read or written, build() builds as without
+  // a cache. The result is the same either way.
+  Builder& cache_dir(std::string dir);
 
   // The filter: libseccomp's ABI checks and binary tree of syscall numbers (syscall -1 is allowed
   // so that a tracer can skip a call), and for each syscall with conditional rules our own BPF

@@ -1,0 +1,255 @@
+// The on-disk cache of built programs (see cache.h).
+//
+// A file is <key size> <key> <instruction count> <instructions>, the sizes 4 bytes little-endian,
+// the instructions sock_filter in native layout; it is named by the FNV-1a hash of the key. Files
+// are replaced by rename, never written in place.
+#include "cache.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <link.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "tracebox/util/unique_fd.h"
+
+namespace tracebox::seccomp::detail {
+
+namespace {
+
+// Bump when the key or the file layout changes. (A change to what build() makes needs no bump:
+// the build ID in the key changes with the code.)
+constexpr std::uint32_t kFormatVersion = 1;
+
+// ---- The key ----
+
+void put(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>(v >> (8 * i));
+}
+void put_text(std::string& out, std::string_view s) {
+  put(out, s.size(), 4);
+  out += s;
+}
+void put_action(std::string& out, const Action& a) {
+  put(out, static_cast<std::uint8_t>(a.kind), 1);
+  put(out, a.data, 2);
+}
+
+// The GNU build ID of the object (executable or shared library) holding this code, or "".
+std::string find_build_id() {
+  struct Search {
+    std::uintptr_t code = reinterpret_cast<std::uintptr_t>(&find_build_id);
+    std::string id;
+  } search;
+  ::dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        auto& s = *static_cast<Search*>(data);
+        bool ours = false;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          const std::uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+          ours = ours || (ph.p_type == PT_LOAD && s.code - start < ph.p_memsz);
+        }
+        if (!ours) return 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_NOTE) continue;
+          const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+          const char* const end = p + ph.p_memsz;
+          constexpr auto align4 = [](std::size_t n) { return (n + 3) & ~std::size_t{3}; };
+          while (end - p >= static_cast<std::ptrdiff_t>(sizeof(ElfW(Nhdr)))) {
+            ElfW(Nhdr) note;
+            std::memcpy(&note, p, sizeof note);
+            const char* name = p + sizeof note;
+            const char* desc = name + align4(note.n_namesz);
+            if (desc > end || end - desc < static_cast<std::ptrdiff_t>(note.n_descsz)) break;
+            if (note.n_type == NT_GNU_BUILD_ID && note.n_namesz == 4 &&
+                std::memcmp(name, "GNU", 4) == 0) {
+              s.id.assign(desc, note.n_descsz);
+              return 1;
+            }
+            p = desc + align4(note.n_descsz);
+          }
+        }
+        return 1;
+      },
+      &search);
+  return search.id;
+}
+
+// ---- Files ----
+
+// Whether the open file `fd` is a `type` (S_IFDIR, S_IFREG) of the effective user that no one
+// else may write.
+bool trusted(int fd, mode_t type, struct stat& st) {
+  return ::fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == type && st.st_uid == ::geteuid() &&
+         (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+// The cache directory, opened if it can be trusted (created 0700 first if missing and `create`).
+UniqueFd open_dir(const std::string& dir, bool create) {
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  UniqueFd fd(::open(dir.c_str(), kFlags));
+  if (!fd && errno == ENOENT && create && ::mkdir(dir.c_str(), 0700) == 0)
+    fd = UniqueFd(::open(dir.c_str(), kFlags));
+  struct stat st {};
+  if (!fd || !trusted(fd.get(), S_IFDIR, st)) return {};
+  return fd;
+}
+
+bool read_all(int fd, std::string& bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n =
+        ::pread(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// What a seccomp program needs to install (the kernel checks the rest): 1..BPF_MAXINSNS
+// instructions, the last a return, jumps that land inside, loads within seccomp_data.
+bool well_formed(const std::vector<sock_filter>& code) {
+  if (code.empty() || code.size() > BPF_MAXINSNS || BPF_CLASS(code.back().code) != BPF_RET)
+    return false;
+  for (std::size_t pc = 0; pc < code.size(); ++pc) {
+    const sock_filter& f = code[pc];
+    const std::uint64_t left = code.size() - pc - 1;  // instructions after this one
+    if (BPF_CLASS(f.code) == BPF_JMP &&
+        (BPF_OP(f.code) == BPF_JA ? f.k >= left : f.jt >= left || f.jf >= left))
+      return false;
+    if (f.code == (BPF_LD | BPF_W | BPF_ABS) &&
+        (f.k >= sizeof(seccomp_data) || f.k % sizeof(std::uint32_t) != 0))
+      return false;
+  }
+  return true;
+}
+
+// <key size> <key>, as a file starts.
+std::string file_head(std::string_view key) {
+  std::string head;
+  put(head, key.size(), 4);
+  head += key;
+  return head;
+}
+
+std::uint32_t get32(std::string_view bytes, std::size_t at) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(bytes[at + i]);
+  return v;
+}
+
+}  // namespace
+
+std::string cache_key(const Action& default_action, const Action& bad_arch_action, bool compat,
+                      bool tracer, const std::vector<Rule>& rules) {
+  static const std::string build_id = find_build_id();
+  if (build_id.empty()) return {};
+  std::string key;
+  put_text(key, "tracebox seccomp cache");
+  put(key, kFormatVersion, 4);
+  put_text(key, build_id);
+  const scmp_version* v = seccomp_version();
+  put(key, v->major, 4);
+  put(key, v->minor, 4);
+  put(key, v->micro, 4);
+  // libseccomp checks actions against the running kernel.
+  struct utsname uts {};
+  if (::uname(&uts) != 0) return {};
+  put_text(key, uts.release);
+  put(key, seccomp_arch_native(), 4);
+  put_action(key, default_action);
+  put_action(key, bad_arch_action);
+  put(key, compat, 1);
+  put(key, tracer, 1);
+  put(key, rules.size(), 4);
+  for (const Rule& r : rules) {
+    put_text(key, r.syscall);
+    put_action(key, r.action);
+    put(key, r.conds.size(), 4);
+    for (const ArgCondition& c : r.conds) {
+      put(key, c.arg, 4);
+      put(key, static_cast<std::uint8_t>(c.op), 1);
+      put(key, c.value, 8);
+      put(key, c.mask, 8);
+    }
+  }
+  return key;
+}
+
+std::string cache_file_name(std::string_view key) {
+  std::uint64_t hash = 0xcbf29ce484222325;  // FNV-1a, 64-bit
+  for (const char c : key) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3;
+  }
+  return fmt::format("{:016x}.bpf", hash);
+}
+
+std::optional<std::vector<sock_filter>> cache_load(const std::string& dir, std::string_view key) {
+  const UniqueFd d = open_dir(dir, false);
+  if (!d) return {};
+  // O_NONBLOCK: a FIFO in the file's place must not block the open.
+  const UniqueFd f(::openat(d.get(), cache_file_name(key).c_str(),
+                            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!f || !trusted(f.get(), S_IFREG, st)) return {};
+  const std::string head = file_head(key);
+  const std::size_t start = head.size() + 4;  // of the instructions
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < start || size - start > BPF_MAXINSNS * sizeof(sock_filter)) return {};
+  std::string bytes(size, '\0');
+  if (!read_all(f.get(), bytes) || bytes.compare(0, head.size(), head) != 0 ||
+      get32(bytes, head.size()) * sizeof(sock_filter) != size - start)
+    return {};
+  std::vector<sock_filter> code((size - start) / sizeof(sock_filter));
+  std::memcpy(code.data(), bytes.data() + start, size - start);
+  if (!well_formed(code)) return {};
+  return code;
+}
+
+void cache_store(const std::string& dir, std::string_view key,
+                 const std::vector<sock_filter>& code) {
+  std::string bytes = file_head(key);
+  put(bytes, code.size(), 4);
+  bytes.append(reinterpret_cast<const char*>(code.data()), code.size() * sizeof(sock_filter));
+  // Past RLIMIT_FSIZE the write would raise SIGXFSZ.
+  struct rlimit fsize {};
+  if (::getrlimit(RLIMIT_FSIZE, &fsize) != 0 ||
+      (fsize.rlim_cur != RLIM_INFINITY && bytes.size() > fsize.rlim_cur))
+    return;
+  const UniqueFd d = open_dir(dir, true);
+  if (!d) return;
+  const std::string name = cache_file_name(key);
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  const std::string temp = fmt::format(".{}.{}-{}.tmp", name, ::getpid(), now.tv_nsec);
+  const UniqueFd f(
+      ::openat(d.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!f) return;
+  if (!write_all(f.get(), bytes) || ::renameat(d.get(), temp.c_str(), d.get(), name.c_str()) != 0)
+    ::unlinkat(d.get(), temp.c_str(), 0);
+}
+
+}  // namespace tracebox::seccomp::detail
