@@ -38,13 +38,15 @@ __attribute__((always_inline)) inline void exit_now(int status) {
   for (;;) {
 #if defined(__x86_64__)
     long nr = SYS_exit_group;
-    __asm__ volatile("syscall" : "+a"(nr) : "D"(static_cast<long>(status)) : "rcx", "r11", "memory");
+    __asm__ volatile("syscall"
+                     : "+a"(nr)
+                     : "D"(static_cast<long>(status))
+                     : "rcx", "r11", "memory");
 #else
     ::syscall(SYS_exit_group, status);
 #endif
   }
 }
-
 
 // The expectations are x86_64's: its syscall numbers, and its i386 and x32 ABIs.
 #if defined(__x86_64__)
