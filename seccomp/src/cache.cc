@@ -224,6 +224,7 @@ std::optional<std::vector<sock_filter>> cache_load(const std::string& dir, std::
       get32(bytes, head.size()) * sizeof(sock_filter) != size - start)
     return {};
   std::vector<sock_filter> code((size - start) / sizeof(sock_filter));
+  if (code.empty()) return {};  // (memcpy to the null data() of an empty vector is undefined)
   std::memcpy(code.data(), bytes.data() + start, size - start);
   if (!well_formed(code)) return {};
   return code;
