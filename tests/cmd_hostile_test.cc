@@ -501,5 +501,9 @@ TEST_CASE("through runprog: 2000 runs leave no zombie, no fd, and runprog does n
   CHECK(test::child_pids().empty());
   // Each runprog is a new process: its peak must not depend on how many ran before.
   INFO("runprog peak RSS: first " << first_rss << " KiB, largest " << max_rss << " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+  WARN("runprog's RSS not compared under AddressSanitizer (its shadow memory and quarantine vary)");
+#else
   CHECK(max_rss - first_rss < 1024);
+#endif
 }
