@@ -190,7 +190,6 @@ void Session::shutdown() {
 void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
                     std::shared_ptr<Handler> handler, std::function<void(Result)> completion) {
   auto run = std::make_unique<Run>();
-  run->id = next_id_++;
   run->start = Clock::now();
   run->handle = std::move(handle);
   run->handler = handler ? std::move(handler) : std::make_shared<Handler>();

@@ -53,7 +53,6 @@ struct Freeze {
 };
 
 struct Run {
-  std::uint64_t id = 0;
   Spec spec;
   std::shared_ptr<Handler> handler;
   std::function<void(Result)> completion;
@@ -145,7 +144,6 @@ class Session : public asio::execution_context::service {
   std::unordered_map<std::uint64_t, std::string> names_;       // (arch << 32 | nr) -> name
   std::unordered_map<std::uint64_t, std::string> arch_names_;  // (arch << 1 | x32) -> name
   unsigned seen_signals_ = 0;                                  // wakeup signals already acted on
-  std::uint64_t next_id_ = 1;
   bool pumping_ = false;
   std::atomic<pid_t> tracer_tid_{0};
   std::optional<timer_t> timer_;
