@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/capture.h"
 #include "support/support.h"
 #include "tracebox/forkexec/runner.h"
 
@@ -25,28 +26,10 @@ using tracebox::test::TempDir;
 
 namespace {
 
-struct Output {
-  std::string out;
-  int status = -1;  // exit code, or 128 + signal
-};
+using test::Output;
 
 // Starts `r` with stdout on a pipe (stdin /dev/null, stderr inherited) and collects its output.
-Output run_capture(Runner r) {
-  int p[2];
-  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
-  UniqueFd rd(p[0]), wr(p[1]);
-  UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  r.files = {null.get(), wr.get(), 2};
-  Child child = r.start();
-  wr.reset();
-  Output o;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) > 0) o.out.append(buf, static_cast<size_t>(n));
-  auto e = child.wait();
-  o.status = e.info.si_code == CLD_EXITED ? e.info.si_status : 128 + e.info.si_status;
-  return o;
-}
+Output run_capture(Runner r) { return test::capture(std::move(r)); }
 
 Runner prog(std::vector<std::string> args) {
   Runner r;

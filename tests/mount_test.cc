@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "support/capture.h"
 #include "support/support.h"
 #include "tracebox/forkexec/runner.h"
 #include "tracebox/mount/mount.h"
@@ -54,29 +55,11 @@ std::string config_error(const Builder& b) {
   return "no error";
 }
 
-struct Output {
-  std::string out;  // stdout and stderr, interleaved
-  int status = -1;  // exit code, or 128 + signal
-};
+using test::Output;  // here stdout and stderr, interleaved
 
 // Starts `r` with stdout and stderr on one pipe (stdin /dev/null), collects the output and reaps
 // the child. No Catch2 assertions: also used in forked helpers.
-Output capture(Runner r) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-  UniqueFd rd(p[0]), wr(p[1]);
-  UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  r.files = {null.get(), wr.get(), wr.get()};
-  forkexec::Child child = r.start();
-  wr.reset();
-  Output o;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(rd.get(), buf, sizeof buf)) > 0) o.out.append(buf, static_cast<size_t>(n));
-  auto e = child.wait();
-  o.status = e.info.si_code == CLD_EXITED ? e.info.si_status : 128 + e.info.si_status;
-  return o;
-}
+Output capture(Runner r) { return test::capture(std::move(r), true); }
 
 // The ChildError of a start that must fail, or a ChildError of kNone when it did not fail.
 ChildError start_error(const Runner& r) {
