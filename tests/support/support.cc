@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,6 +23,25 @@ void report_skip(const std::string& reason) {
 bool is_root() { return ::geteuid() == 0; }
 
 bool guarded() { return std::getenv("TRACEBOX_TEST_GUARDED") != nullptr; }
+
+bool ia32_available() {
+#if defined(__x86_64__)
+  static const bool available = [] {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      long r = 0;
+      __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");  // i386 getpid
+      ::_exit(r == ::getpid() ? 0 : 1);
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }();
+  return available;
+#else
+  return false;
+#endif
+}
 
 std::string testprog() { return TRACEBOX_TESTPROG; }
 std::string testprog_static() { return TRACEBOX_TESTPROG_STATIC; }

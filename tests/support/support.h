@@ -30,6 +30,10 @@ bool guarded();
   TB_SKIP_UNLESS(::tracebox::test::guarded(), \
                  "hostile test needs the test guard (run as root via ctest)")
 
+// Whether this machine runs i386 syscalls (`int 0x80`) from 64-bit code: IA32 emulation can be
+// compiled out, disabled at boot, or missing under some hypervisors (the call then faults).
+bool ia32_available();
+
 // The test program with a mode argument (tests/programs/testprog.c).
 std::string testprog();
 std::string testprog_static();
