@@ -545,3 +545,130 @@ TEST_CASE("ctty makes the terminal on fd 0 the child's controlling terminal", "[
   CHECK(tty_nr(true) != 0);
   CHECK(tty_nr(false) == 0);
 }
+
+namespace {
+
+// Processes whose PID namespace is `ns` (an inode from /proc/<pid>/ns/pid).
+std::vector<pid_t> in_pid_namespace(ino_t ns) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    struct stat st {};
+    if (::stat((e.path() / "ns/pid").c_str(), &st) == 0 && st.st_ino == ns)
+      out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pid_namespace: the program is pid 2 beside an init, not the init", "[forkexec]") {
+  TB_SKIP_UNLESS(test::is_root(), "a PID namespace needs CAP_SYS_ADMIN");
+  SECTION("its view of itself") {
+    Runner r = prog({"pidns"});
+    r.pid_namespace = true;
+    Output o = run_capture(r);
+    CHECK(o.status == 0);
+    CHECK(o.out == "pid=2 ppid=0\n");
+  }
+  SECTION("abort() kills it, as outside (a namespace's init would survive SIGABRT)") {
+    Runner r = prog({"abort"});
+    r.pid_namespace = true;
+    CHECK(run_capture(r).status == 128 + SIGABRT);
+  }
+  SECTION("the ptrace self-stop works (it cannot as pid 1)") {
+    Runner r = prog({"exit", "3"});
+    r.pid_namespace = true;
+    r.stop_before_seccomp = true;
+    Child c = r.start();
+    siginfo_t info{};
+    REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(c.pidfd()), &info, WSTOPPED | __WALL) == 0);
+    CHECK(info.si_code == CLD_STOPPED);
+    ::kill(c.pid(), SIGCONT);
+    CHECK(c.wait().info.si_status == 3);
+  }
+  SECTION("the caller's later children are back in its own namespace") {
+    Runner r = prog({"pidns"});
+    r.pid_namespace = true;
+    (void)run_capture(r);
+    Output o = run_capture(prog({"pidns"}));
+    CHECK(o.out != "pid=2 ppid=0\n");
+    CHECK(o.out.rfind("pid=2 ", 0) != 0);
+  }
+}
+
+TEST_CASE("pid_namespace: what the program leaves behind dies with the init", "[forkexec]") {
+  TB_SKIP_UNLESS(test::is_root(), "a PID namespace needs CAP_SYS_ADMIN");
+  Runner r = prog({"orphan"});
+  r.pid_namespace = true;
+  ino_t ns = 0;
+  r.sync = [&](pid_t pid) {
+    struct stat st {};
+    if (::stat(("/proc/" + std::to_string(pid) + "/ns/pid").c_str(), &st) != 0) return errno;
+    ns = st.st_ino;
+    return 0;
+  };
+  Runner warm = prog({"exit", "0"});
+  warm.pid_namespace = true;
+  (void)run_capture(warm);  // this thread's own-namespace fd stays open
+  const auto fds = test::open_fds();
+  // The output goes to a file: the orphan holds it open until it dies.
+  TempDir dir;
+  {
+    UniqueFd out(::open(dir.file("out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    r.files = {0, out.get(), 2};
+    Child c = r.start();
+    CHECK(c.wait().info.si_status == 0);
+  }
+  CHECK(test::read_file(dir.file("out")) == "child=3\n");  // 1 is the init, 2 the program
+  REQUIRE(ns != 0);
+  CHECK(in_pid_namespace(ns).empty());
+  CHECK(test::child_pids().empty());
+  CHECK(test::open_fds() == fds);
+}
+
+TEST_CASE("pid_namespace: 300 starts leave no zombie, no fd, no namespace", "[forkexec]") {
+  TB_SKIP_UNLESS(test::is_root(), "a PID namespace needs CAP_SYS_ADMIN");
+  Runner warm = prog({"exit", "0"});
+  warm.pid_namespace = true;
+  (void)run_capture(warm);  // this thread's own-namespace fd stays open
+  const auto fds = test::open_fds();
+  for (int i = 0; i < 300; ++i) {
+    Runner r = prog({"exit", "0"});
+    r.pid_namespace = true;
+    Child c = r.start();
+    REQUIRE(c.wait().info.si_status == 0);
+  }
+  CHECK(test::child_pids().empty());
+  CHECK(test::open_fds() == fds);
+}
+
+TEST_CASE("join_namespaces: the program joins a namespace given as an fd", "[forkexec]") {
+  TB_SKIP_UNLESS(test::is_root(), "setns needs CAP_SYS_ADMIN");
+  // A UTS namespace held by an fd: made by a child that exits at once.
+  Runner maker = prog({"exit", "0"});
+  maker.clone_flags = CLONE_NEWUTS;
+  maker.hostname = "joined-uts";
+  UniqueFd ns;
+  maker.sync = [&](pid_t pid) {
+    ns.reset(::open(("/proc/" + std::to_string(pid) + "/ns/uts").c_str(), O_RDONLY | O_CLOEXEC));
+    return ns ? 0 : errno;
+  };
+  REQUIRE(run_capture(maker).status == 0);
+  REQUIRE(ns);
+  Runner r = prog({"uts"});
+  r.join_namespaces = {ns.get()};
+  CHECK(run_capture(r).out.rfind("joined-uts\n", 0) == 0);
+  // A bad fd is refused before anything runs; a fd of the wrong kind fails at setns(0).
+  Runner bad = prog({"uts"});
+  bad.join_namespaces = {1000};
+  CHECK_THROWS_AS(bad.start(), ConfigError);
+  UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  Runner wrong = prog({"uts"});
+  wrong.join_namespaces = {null.get()};
+  ChildError e = start_error(wrong);
+  CHECK(e.location == ErrorLocation::kSetns);
+  CHECK(e.index == 0);
+  CHECK(e.err == EINVAL);
+}

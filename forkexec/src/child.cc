@@ -20,6 +20,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <cstdint>
@@ -277,6 +278,43 @@ TB_CHILD_FN void drop_capabilities(const Child& c) {
   if (r < 0) fail(c, L::kCapabilities, 0, r);
 }
 
+// The parent's pid as /proc/self/status shows it (in the namespace of the /proc mount, which is
+// the caller's), or -1 when it cannot be read. getppid() cannot tell: in a new PID namespace it
+// is 0 for a parent outside, alive or dead.
+TB_CHILD_FN long proc_ppid() {
+  long fd = raw_syscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/proc/self/status"),
+                        O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[1024];
+  long n = raw_syscall(SYS_read, fd, reinterpret_cast<long>(buf), sizeof buf - 1);
+  raw_syscall(SYS_close, fd);
+  const char key[] = "\nPPid:";
+  constexpr long kKey = sizeof key - 1;
+  for (long i = 0; i + kKey <= n; ++i) {
+    bool match = true;
+    for (long k = 0; k < kKey && match; ++k) match = buf[i + k] == key[k];
+    if (!match) continue;
+    long j = i + kKey;
+    while (j < n && (buf[j] == ' ' || buf[j] == '\t')) ++j;
+    long v = -1;
+    for (; j < n && buf[j] >= '0' && buf[j] <= '9'; ++j) v = (v < 0 ? 0 : v * 10) + (buf[j] - '0');
+    return v;
+  }
+  return -1;
+}
+
+// PR_SET_PDEATHSIG(SIGKILL), then whether the parent is still `parent` (it may have died before
+// the prctl, which would then never fire). `parent` is the caller's pid as getppid() shows it,
+// or, from a new PID namespace, as /proc shows it (-1: unknown, not checked).
+TB_CHILD_FN long die_with_parent(pid_t parent, bool outside_namespace) {
+  long r = raw_syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  if (r < 0) return r;
+  if (parent < 0) return 0;
+  const long ppid = outside_namespace ? proc_ppid() : raw_syscall(SYS_getppid);
+  if (ppid >= 0 && ppid != parent) exit_now(127);
+  return 0;
+}
+
 TB_CHILD_FN void sync_with_parent(const Child& c) {
   WireError ready{0, 0, 0};
   long r = raw_syscall(SYS_sendto, c.sync, reinterpret_cast<long>(&ready), sizeof ready,
@@ -316,11 +354,12 @@ TB_CHILD_FN int child_main(void* arg) {
   // 2. The parent's end of the sync socket.
   if (p.parent_fd >= 0 && (r = raw_syscall(SYS_close, p.parent_fd)) < 0) fail(c, L::kClose, 0, r);
   // 3. Die with the thread that started us (the tracer), and check it is still there.
-  if (p.pdeathsig) {
-    if ((r = raw_syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL)) < 0)
-      fail(c, L::kParentDeathSignal, 0, r);
-    if (raw_syscall(SYS_getppid) != p.expected_ppid) exit_now(127);
-  }
+  if (p.pdeathsig && (r = die_with_parent(p.parent_pid, p.outside_namespace)) < 0)
+    fail(c, L::kParentDeathSignal, 0, r);
+  // 3b. Join the given namespaces (a shared IPC or UTS namespace, say).
+  for (std::size_t i = 0; i < p.n_join_ns; ++i)
+    if ((r = raw_syscall(SYS_setns, p.join_ns[i], 0)) < 0)
+      fail(c, L::kSetns, static_cast<int>(i), r);
   // 4. In a new user namespace, wait until the parent wrote our id maps.
   if (p.user_ns) await_parent(c, L::kUserNsSync);
   // 5. Credentials; keep the capabilities across setuid for the steps that still need them.
@@ -406,6 +445,27 @@ TB_CHILD_FN int child_main(void* arg) {
   // 19. exec. On success the sync socket closes (close-on-exec): the parent reads EOF.
   r = exec_program(p);
   fail(c, L::kExec, 0, r);
+}
+
+// THE NAMESPACE INIT (Runner::pid_namespace): pid 1 of the program's PID namespace. It shares the
+// caller's memory (CLONE_VM) on a stack of its own, so the same rules hold: raw syscalls only.
+// It closes every fd, then reaps whatever is reparented to it until it is killed; the kernel
+// then kills every process left in the namespace. Every signal is blocked (the caller blocked
+// them around the clone): nothing the program sends can run code here, and a namespace's init
+// gets no signal from inside that it has no handler for anyway.
+TB_CHILD_FN int init_main(void* arg) {
+  const auto* plan = static_cast<const InitPlan*>(arg);
+  const pid_t parent = plan->tracer_pid;  // the plan lives only until the caller returns
+  const bool pdeathsig = plan->pdeathsig;
+  set_default_signals(true);  // no handler of the caller's may stay installed
+  if (pdeathsig && die_with_parent(parent, true) < 0) exit_now(127);
+  raw_syscall(SYS_close_range, 0, ~0U, 0);
+  std::uint64_t sigchld = std::uint64_t{1} << (SIGCHLD - 1);
+  for (;;) {
+    while (raw_syscall(SYS_wait4, -1, 0, WNOHANG | __WALL, 0) > 0) {
+    }
+    raw_syscall(SYS_rt_sigtimedwait, reinterpret_cast<long>(&sigchld), 0, 0, 8);
+  }
 }
 
 }  // namespace tracebox::forkexec::detail

@@ -84,6 +84,10 @@ std::string_view to_string(ErrorLocation location) {
       return "sync_read";
     case ErrorLocation::kExec:
       return "execve";
+    case ErrorLocation::kPidNamespace:
+      return "pid_namespace";
+    case ErrorLocation::kSetns:
+      return "setns";
   }
   return "unknown";
 }
@@ -96,6 +100,7 @@ bool is_indexed(ErrorLocation location) {
     case ErrorLocation::kMkdir:
     case ErrorLocation::kMount:
     case ErrorLocation::kRlimit:
+    case ErrorLocation::kSetns:
       return true;
     default:
       return false;

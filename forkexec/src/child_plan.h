@@ -37,6 +37,12 @@ struct ChildRlimit {
   std::uint64_t max;
 };
 
+// What the namespace init (Runner::pid_namespace) reads, once, at its start.
+struct InitPlan {
+  pid_t tracer_pid;  // the caller's pid in the caller's namespace (init's parent)
+  bool pdeathsig;
+};
+
 struct ChildPlan {
   // exec
   const char* path;
@@ -55,8 +61,11 @@ struct ChildPlan {
   // Signal dispositions: handlers were reset by clone3(CLONE_CLEAR_SIGHAND) unless this is set
   // (the clone fallback); ignored signals are reset to default either way.
   bool reset_handlers;
-  pid_t expected_ppid;  // for the PR_SET_PDEATHSIG race check; 0 inside a new PID namespace
+  pid_t parent_pid;        // for the PR_SET_PDEATHSIG race check: the caller, as the caller sees it
+  bool outside_namespace;  // the parent is outside our PID namespace: getppid() says 0
   bool pdeathsig;
+  const int* join_ns;  // setns(fd, 0) each, first thing
+  std::size_t n_join_ns;
   bool user_ns;  // wait for the id maps
   bool sync;     // ready/ack with the parent's callback
 
@@ -99,5 +108,7 @@ struct ChildPlan {
 
 // The child's entry point: runs every step and execs; returns only its exit status on failure.
 int child_main(void* plan);
+// The namespace init's entry point (an InitPlan): never returns.
+int init_main(void* plan);
 
 }  // namespace tracebox::forkexec::detail

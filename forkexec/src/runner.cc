@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -92,6 +94,27 @@ struct Prepared {
 
 const char* c_str_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
 
+// This process's pid as /proc shows it (the namespace /proc was mounted in, which a child in a
+// new PID namespace reads its parent's pid from), or -1 when /proc cannot tell.
+pid_t proc_self_pid() {
+  static std::atomic<pid_t> cached_for{0};
+  static std::atomic<pid_t> cached{-1};
+  const pid_t self = ::getpid();  // a forked host has another pid: read again
+  if (cached_for.load() == self) return cached.load();
+  char buf[32];
+  const ssize_t n = ::readlink("/proc/self", buf, sizeof buf - 1);
+  pid_t v = -1;
+  if (n > 0) {
+    buf[n] = '\0';
+    char* end = nullptr;
+    const long parsed = std::strtol(buf, &end, 10);
+    if (end != buf && *end == '\0') v = static_cast<pid_t>(parsed);
+  }
+  cached = v;
+  cached_for = self;
+  return v;
+}
+
 void prepare(const Runner& r, Prepared& p) {
   for (const auto& a : r.args) p.argv.push_back(const_cast<char*>(a.c_str()));
   p.argv.push_back(nullptr);
@@ -117,9 +140,12 @@ void prepare(const Runner& r, Prepared& p) {
   c.etxtbsy_retries = std::max(0, r.etxtbsy_retries);
   c.exit_signal = r.exit_signal;
 
-  const bool new_pid = (r.clone_flags & CLONE_NEWPID) != 0;
+  const bool new_pid = (r.clone_flags & CLONE_NEWPID) != 0 || r.pid_namespace;
   c.pdeathsig = r.kill_with_parent.value_or(r.ptrace);
-  c.expected_ppid = new_pid ? 0 : ::getpid();
+  c.outside_namespace = new_pid;
+  c.parent_pid = new_pid ? proc_self_pid() : ::getpid();
+  c.join_ns = r.join_namespaces.data();
+  c.n_join_ns = r.join_namespaces.size();
   c.user_ns = (r.clone_flags & CLONE_NEWUSER) != 0;
   c.sync = static_cast<bool>(r.sync);
 
@@ -205,6 +231,50 @@ pid_t spawn(ChildPlan& plan, unsigned long flags, int cgroup_fd, int* pidfd) {
   return static_cast<pid_t>(pid);
 }
 
+// The init of a new PID namespace: a CLONE_VM child on a stack of its own (a page-table copy of a
+// large host would cost milliseconds; the init touches nothing but its stack). Returns the pid or
+// -errno; on success `init` owns the stack and the pidfd.
+constexpr std::size_t kInitStackSize = 64 * 1024;
+
+pid_t spawn_init(int exit_signal, bool pdeathsig, int* pidfd_out, void** stack_out) {
+  void* stack = ::mmap(nullptr, kInitStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (stack == MAP_FAILED) return -errno;
+  detail::InitPlan plan{proc_self_pid(), pdeathsig};
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+  args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+  args.exit_signal = static_cast<std::uint64_t>(exit_signal);
+  args.stack = reinterpret_cast<std::uint64_t>(stack);
+  args.stack_size = kInitStackSize;
+  long pid;
+  {
+    BlockAllSignals blocked;  // inherited: the init keeps every signal blocked
+    pid = tracebox_clone3(&args, sizeof args, detail::init_main, &plan);
+    if (pid == -ENOSYS) {
+      int r = ::clone(detail::init_main, static_cast<char*>(stack) + kInitStackSize,
+                      static_cast<int>(CLONE_VM | CLONE_PIDFD | static_cast<unsigned>(exit_signal)),
+                      &plan, &pidfd);
+      pid = r < 0 ? -errno : r;
+    }
+  }
+  if (pid < 0) {
+    ::munmap(stack, kInitStackSize);
+    return static_cast<pid_t>(pid);
+  }
+  *pidfd_out = pidfd;
+  *stack_out = stack;
+  return static_cast<pid_t>(pid);
+}
+
+// The calling thread's own PID namespace, to go back to after creating one for a child.
+int own_pid_namespace() {
+  thread_local UniqueFd fd;
+  if (!fd) fd.reset(::open("/proc/thread-self/ns/pid", O_RDONLY | O_CLOEXEC));
+  return fd.get();
+}
+
 std::string map_text(const std::vector<IdMap>& map, unsigned default_outside) {
   if (map.empty()) return "0 " + std::to_string(default_outside) + " 1\n";
   std::string text;
@@ -263,6 +333,47 @@ ChildError to_child_error(const WireError& w) {
 
 }  // namespace
 
+NamespaceInit::NamespaceInit(NamespaceInit&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      stack_(std::exchange(other.stack_, nullptr)),
+      reaped_(other.reaped_) {}
+
+NamespaceInit& NamespaceInit::operator=(NamespaceInit&& other) noexcept {
+  if (this != &other) {
+    terminate();
+    pid_ = std::exchange(other.pid_, -1);
+    pidfd_ = std::move(other.pidfd_);
+    stack_ = std::exchange(other.stack_, nullptr);
+    reaped_ = other.reaped_;
+  }
+  return *this;
+}
+
+NamespaceInit::~NamespaceInit() { terminate(); }
+
+void NamespaceInit::kill() const {
+  if (pidfd_ && !reaped_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+}
+
+void NamespaceInit::terminate() noexcept {
+  if (pid_ <= 0) return;
+  if (!reaped_) {
+    kill();
+    siginfo_t info{};
+    // ECHILD: a tracer's wait4(-1) reaped it already.
+    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | __WALL) < 0 &&
+           errno == EINTR) {
+    }
+    reaped_ = true;
+  }
+  // Only now: the init ran on this stack until it died.
+  if (stack_ != nullptr) ::munmap(stack_, kInitStackSize);
+  stack_ = nullptr;
+  pidfd_.reset();
+  pid_ = -1;
+}
+
 Child& Child::operator=(Child&& other) noexcept {
   if (this != &other) {
     terminate();
@@ -270,6 +381,7 @@ Child& Child::operator=(Child&& other) noexcept {
     pidfd_ = std::move(other.pidfd_);
     sync_ = std::move(other.sync_);
     reaped_ = other.reaped_;
+    init_ = std::move(other.init_);
   }
   return *this;
 }
@@ -277,13 +389,15 @@ Child& Child::operator=(Child&& other) noexcept {
 Child::~Child() { terminate(); }
 
 void Child::terminate() noexcept {
-  if (!pidfd_ || reaped_) return;
-  kill();
-  siginfo_t info{};
-  while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | __WALL) < 0 &&
-         errno == EINTR) {
+  if (pidfd_ && !reaped_) {
+    kill();
+    siginfo_t info{};
+    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | __WALL) < 0 &&
+           errno == EINTR) {
+    }
+    reaped_ = true;
   }
-  reaped_ = true;
+  init_.terminate();
 }
 
 std::optional<ChildError> Child::read_exec_result() {
@@ -295,7 +409,8 @@ std::optional<ChildError> Child::read_exec_result() {
 }
 
 void Child::kill() const {
-  if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (pidfd_ && !reaped_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  init_.kill();
 }
 
 Child::Exit Child::wait() {
@@ -307,6 +422,7 @@ Child::Exit Child::wait() {
     if (errno != EINTR) throw SystemError(errno, "waitid");
   }
   reaped_ = true;
+  init_.terminate();  // what the program left in its namespace dies with the init
   return e;
 }
 
@@ -346,6 +462,12 @@ std::string Runner::validate() const {
 
   if ((clone_flags & ~kNamespaceFlags) != 0)
     return bad("clone_flags: only CLONE_NEW* namespace flags are accepted");
+  if (pid_namespace && (clone_flags & (CLONE_NEWPID | CLONE_NEWUSER)) != 0)
+    return bad("pid_namespace: not with CLONE_NEWPID or CLONE_NEWUSER in clone_flags");
+  for (std::size_t i = 0; i < join_namespaces.size(); ++i)
+    if (!fd_open(join_namespaces[i]))
+      return bad("join_namespaces[" + std::to_string(i) + "]: fd " +
+                 std::to_string(join_namespaces[i]) + " is not open");
   const bool new_ns = (clone_flags & CLONE_NEWNS) != 0;
   const bool new_uts = (clone_flags & CLONE_NEWUTS) != 0;
   const bool new_user = (clone_flags & CLONE_NEWUSER) != 0;
@@ -428,13 +550,39 @@ Child Runner::start() const {
   plan.exec_fd_target = plan.n_files + (plan.sync_fd >= 0 ? 1 : 0);
   plan.close_from = plan.exec_fd_target + (exec_fd >= 0 ? 1 : 0);
 
+  // A new PID namespace for our children (this thread's only), its init first; the program is
+  // then its pid 2. The thread goes back to its own namespace right after.
+  NamespaceInit init;
+  if (pid_namespace) {
+    const int own = own_pid_namespace();
+    if (own < 0) throw StartError(ChildError{errno, ErrorLocation::kPidNamespace, 0});
+    if (::unshare(CLONE_NEWPID) != 0)
+      throw StartError(ChildError{errno, ErrorLocation::kPidNamespace, 0});
+    int init_pidfd = -1;
+    const pid_t init_pid = spawn_init(exit_signal, plan.pdeathsig, &init_pidfd, &init.stack_);
+    if (init_pid > 0) {
+      init.pid_ = init_pid;
+      init.pidfd_.reset(init_pidfd);
+    }
+    if (init_pid < 0) {
+      if (::setns(own, CLONE_NEWPID) != 0) throw SystemError(errno, "setns (own PID namespace)");
+      throw StartError(ChildError{-init_pid, ErrorLocation::kPidNamespace, 1});
+    }
+  }
   int pidfd_raw = -1;
   pid_t pid = spawn(plan, flags, cgroup_fd, &pidfd_raw);
+  if (pid_namespace && ::setns(own_pid_namespace(), CLONE_NEWPID) != 0) {
+    // Later children of this thread would land in a namespace that dies with this run.
+    const int err = errno;
+    if (pid > 0) ::syscall(SYS_pidfd_send_signal, pidfd_raw, SIGKILL, nullptr, 0);
+    throw SystemError(err, "setns (own PID namespace)");
+  }
   child_end.reset();
   if (pid < 0) throw StartError(ChildError{-pid, ErrorLocation::kClone, 0});
 
   // From here on, `child` kills and reaps on any failure or exception.
   Child child(pid, UniqueFd(pidfd_raw), UniqueFd());
+  child.init_ = std::move(init);
   if (!interacts) {
     // The child has exec'd or died: it wrote `shared` before exiting if a step failed.
     if (shared.err != 0) throw StartError(to_child_error(shared));

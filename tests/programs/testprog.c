@@ -133,6 +133,24 @@ static int mode_sleep(const char* ms) {
   return 0;
 }
 
+// PID namespace view: "pid=N ppid=N".
+static int mode_pidns(void) {
+  printf("pid=%d ppid=%d\n", (int)getpid(), (int)getppid());
+  return 0;
+}
+
+// Leaves a child behind that sleeps for a minute, and exits.
+static int mode_orphan(void) {
+  pid_t child = fork();
+  if (child == 0) {
+    struct timespec ts = {60, 0};
+    nanosleep(&ts, NULL);
+    _exit(0);
+  }
+  printf("child=%d\n", (int)child);
+  return child > 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const char* mode = argv[1];
@@ -148,5 +166,8 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "rlimit") == 0 && argc > 2) return mode_rlimit(argv[2]);
   if (strcmp(mode, "signals") == 0) return mode_signals();
   if (strcmp(mode, "sleep") == 0 && argc > 2) return mode_sleep(argv[2]);
+  if (strcmp(mode, "pidns") == 0) return mode_pidns();
+  if (strcmp(mode, "orphan") == 0) return mode_orphan();
+  if (strcmp(mode, "abort") == 0) abort();
   return usage();
 }

@@ -51,6 +51,8 @@ enum class ErrorLocation : std::uint32_t {
   kSyncWrite,
   kSyncRead,
   kExec,
+  kPidNamespace,  // parent: the new PID namespace and its init
+  kSetns,         // indexed: Runner::join_namespaces entry
 };
 
 // "mount", "execve", ... (snake_case, stable: used in JSON results).

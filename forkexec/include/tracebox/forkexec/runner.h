@@ -44,6 +44,33 @@ struct Credential {
 // ptrace mode). Returns 0, or an errno that fails the start.
 using SyncCallback = std::function<int(pid_t pid)>;
 
+// The init of a Runner::pid_namespace run: pid 1 of the program's PID namespace. It shares the
+// caller's memory and runs on a stack of its own, which lives as long as this object.
+class NamespaceInit {
+ public:
+  NamespaceInit() = default;
+  NamespaceInit(NamespaceInit&& other) noexcept;
+  NamespaceInit& operator=(NamespaceInit&& other) noexcept;
+  ~NamespaceInit();
+
+  explicit operator bool() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  int pidfd() const { return pidfd_.get(); }
+  // SIGKILL: the kernel then kills every process left in the namespace.
+  void kill() const;
+  // Marks it reaped by someone else (a tracer's wait4); the stack can go.
+  void reaped() { reaped_ = true; }
+  // Kills it and waits for it, unless reaped() was called.
+  void terminate() noexcept;
+
+ private:
+  friend struct Runner;
+  pid_t pid_ = -1;
+  UniqueFd pidfd_;
+  void* stack_ = nullptr;
+  bool reaped_ = false;
+};
+
 // A started child. Owns its pidfd; unless released, the destructor kills and reaps the child.
 class Child {
  public:
@@ -56,19 +83,27 @@ class Child {
 
   pid_t pid() const { return pid_; }
   int pidfd() const { return pidfd_.get(); }
+  // With Runner::pid_namespace: the namespace's init (pid 1 there), else empty.
+  NamespaceInit& init() { return init_; }
   // In ptrace mode start() returns before the child execs; the sync socket then tells how the
   // exec went: read_exec_result() blocks until the child exec'd (nullopt) or reported a failure.
   // Call it once the child exited or stopped at its exec event. Outside ptrace mode: nullopt.
   std::optional<ChildError> read_exec_result();
-  // SIGKILL through the pidfd (never a reused pid); ESRCH is not an error.
+  // The exec is known to have happened (a tracer saw its event): the sync socket is closed
+  // without reading it.
+  void exec_seen() { sync_.reset(); }
+  // SIGKILL through the pidfd (never a reused pid), and to the namespace's init if there is
+  // one; ESRCH is not an error.
   void kill() const;
   // Waits for the child to end (WEXITED); returns the waitid status and the child's rusage.
+  // With a namespace init, the init is then killed and reaped too.
   struct Exit {
     siginfo_t info;
     rusage usage;
   };
   Exit wait();
-  // Gives up ownership: the destructor will neither kill nor reap.
+  // Gives up ownership of the program: the destructor will neither kill nor reap it. The
+  // namespace init stays owned (see init()).
   pid_t release();
 
  private:
@@ -79,6 +114,7 @@ class Child {
   UniqueFd pidfd_;
   UniqueFd sync_;
   bool reaped_ = false;
+  NamespaceInit init_;
 };
 
 // Everything the child does between clone and exec, as plain data. start() validates it all
@@ -103,8 +139,19 @@ struct Runner {
   // no_new_privs. The program must let execve/execveat through (or trace it, in ptrace mode).
   std::shared_ptr<const seccomp::Program> seccomp;
 
-  // CLONE_NEW{NS,PID,USER,UTS,IPC,NET,CGROUP} only; any other bit is a ConfigError.
+  // CLONE_NEW{NS,PID,USER,UTS,IPC,NET,CGROUP} only; any other bit is a ConfigError. With
+  // CLONE_NEWPID the program is its namespace's init (see pid_namespace for the alternative).
   unsigned long clone_flags = 0;
+  // Runs the program in a new PID namespace as pid 2, beside an init of ours (pid 1) that reaps
+  // orphans and ignores whatever the program sends it. Unlike CLONE_NEWPID in clone_flags, the
+  // program is then not the namespace's init: abort(), SIGPIPE and the signals it sends itself
+  // act as usual. Both are children of the caller; Child::kill() kills the init too, and with it
+  // every process of the namespace. Needs CAP_SYS_ADMIN; not with CLONE_NEWPID or CLONE_NEWUSER.
+  bool pid_namespace = false;
+  // Namespaces to join (open /proc/<pid>/ns/* or nsfs fds), in order, as the child's first steps:
+  // e.g. an IPC and UTS namespace shared by many runs, which costs a setns instead of creating
+  // one per run. A failure reports kSetns with the entry's index.
+  std::vector<int> join_namespaces;
   // Executed in the child, in order, after "/" is made private (needs CLONE_NEWNS).
   mount::Plan mounts;
   // Absolute directory for a fresh tmpfs root: the mounts populate it, then pivot_root, detach
