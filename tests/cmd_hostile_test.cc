@@ -181,6 +181,7 @@ TEST_CASE("signals may target only the run's own processes", "[hostile]") {
   TB_REQUIRE_GUARD();
   SECTION("the tracer") {
     Hostile h({"kill-parent"}, true);
+    h.judge.files.readable.add("/proc/self/status");  // where it learns the tracer's pid
     Result r = h.run();
     CHECK(r.status == Status::kDisallowedSyscall);
     CHECK(r.error ==

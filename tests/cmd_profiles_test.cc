@@ -55,7 +55,10 @@ int shell(const std::string& command) {
 struct Sandbox {
   TempDir dir;
   std::string work = dir.file("work");
-  Sandbox() { fs::create_directory(work); }
+  Sandbox() {
+    fs::create_directory(work);
+    test::give_to_program(work);  // the compilers write there
+  }
   std::string in_work(const std::string& name) const { return work + "/" + name; }
 };
 

@@ -102,7 +102,7 @@ TEST_CASE("allow, deny and kill decisions reach the program", "[tracer]") {
     FixedHandler h(Decision::allow());
     Result r = run_job(job, h);
     CHECK(r.status == Status::kNormal);
-    CHECK(job.output() == "ret=" + std::to_string(::getuid()) + "\n");
+    CHECK(job.output() == "ret=" + std::to_string(test::program_uid()) + "\n");
     CHECK(h.seen == std::vector<std::string>{"getuid"});
     CHECK(h.arch == AUDIT_ARCH_X86_64);
   }
@@ -164,14 +164,27 @@ TEST_CASE("fork and exec chains are traced to the grandchild", "[tracer]") {
 }
 
 TEST_CASE("a child that leaves the session and outlives its parent is killed", "[tracer]") {
-  TempDir dir;
-  Job job({"orphan", dir.file("pid")});
-  Result r = run_job(job);
-  CHECK(r.status == Status::kNormal);
-  const pid_t orphan = std::atoi(test::read_file(dir.file("pid")).c_str());
-  REQUIRE(orphan > 0);
-  CHECK_FALSE(alive(orphan));
-  CHECK(test::child_pids().empty());
+  // Each layer on its own: the tracer's kill of every process it traced, and the end of the
+  // run's PID namespace.
+  for (bool pid_namespace : {false, true}) {
+    INFO("pid namespace: " << pid_namespace);
+    TempDir dir;
+    Job job({"orphan", dir.file("pid")});
+    job.spec.isolation.pid_namespace = pid_namespace;
+    struct Forks : Handler {
+      std::vector<pid_t> children;
+      void on_fork(pid_t, pid_t child, ForkKind) override { children.push_back(child); }
+    } h;
+    Result r = run_job(job, h);
+    CHECK(r.status == Status::kNormal);
+    // The pid the program saw: ours without a namespace, its own namespace's with one.
+    const pid_t seen = std::atoi(test::read_file(dir.file("pid")).c_str());
+    REQUIRE(h.children.size() == 1);
+    if (!pid_namespace || !test::is_root()) CHECK(seen == h.children[0]);
+    if (pid_namespace && test::is_root()) CHECK(seen == 3);  // 1: the init, 2: the program
+    CHECK_FALSE(alive(h.children[0]));
+    CHECK(test::child_pids().empty());
+  }
 }
 
 TEST_CASE("CPU time limit, exact and over the whole tree", "[tracer]") {

@@ -155,7 +155,17 @@ int main(int argc, char** argv) {
   }
   // Signal the tracer (our parent), or everybody.
   if (strcmp(mode, "kill-parent") == 0) {
-    result("kill parent", kill(getppid(), SIGKILL));
+    // In a PID namespace getppid() is 0 (the parent is outside): /proc, mounted for the host's
+    // namespace, still tells its number there.
+    pid_t parent = getppid();
+    if (parent == 0) {
+      FILE* f = fopen("/proc/self/status", "r");
+      char line[256];
+      while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "PPid: %d", &parent) == 1) break;
+      if (f != NULL) fclose(f);
+    }
+    result("kill parent", kill(parent, SIGKILL));
     return 0;
   }
   if (strcmp(mode, "kill-all") == 0) {

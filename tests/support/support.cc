@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ bool ia32_available() {
   static const bool available = [] {
     const pid_t pid = ::fork();
     if (pid == 0) {
+      ::signal(SIGSEGV, SIG_DFL);  // the fault is the expected outcome here, not a test crash
       long r = 0;
       __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");  // i386 getpid
       ::_exit(r == ::getpid() ? 0 : 1);
@@ -83,10 +85,20 @@ std::vector<pid_t> child_pids() {
   return pids;
 }
 
+uid_t program_uid() { return is_root() ? kSandboxUid : ::getuid(); }
+
+void give_to_program(const std::string& path) {
+  if (is_root() && ::chown(path.c_str(), kSandboxUid, kSandboxGid) != 0)
+    throw std::runtime_error("cannot chown " + path);
+}
+
 TempDir::TempDir() {
   char tmpl[] = "/tmp/tracebox-test-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
+  if (::chmod(path_.c_str(), 0755) != 0 ||
+      (is_root() && ::chown(path_.c_str(), kSandboxUid, kSandboxGid) != 0))
+    throw std::runtime_error("cannot prepare " + path_);
 }
 
 TempDir::~TempDir() {

@@ -45,7 +45,19 @@ std::vector<int> open_fds();
 // Pids of this process's children (zombies included), from /proc.
 std::vector<pid_t> child_pids();
 
-// A fresh directory under /tmp, removed recursively on destruction.
+// The user a traced run's program runs as when the tests run as root (tracer::Isolation::user).
+inline constexpr uid_t kSandboxUid = 65534;
+inline constexpr gid_t kSandboxGid = 65534;
+
+// The uid the programs under test run as: the sandbox user as root, else ours.
+uid_t program_uid();
+// Makes `path` the sandbox user's (as root; nothing otherwise), as a judge does with what the
+// program may write.
+void give_to_program(const std::string& path);
+
+// A fresh directory under /tmp, removed recursively on destruction. As a judge prepares a work
+// directory, it belongs to the sandbox user when the tests run as root (mode 0755), so that the
+// programs under test can write in it; the files the test writes there stay root's.
 class TempDir {
  public:
   TempDir();

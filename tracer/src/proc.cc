@@ -42,12 +42,13 @@ std::optional<std::int64_t> cpu_ns(pid_t tgid) {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-std::optional<std::uint64_t> peak_rss_bytes(pid_t tid) {
+std::optional<std::uint64_t> peak_memory_bytes(pid_t tid) {
   char buf[4096];
   if (read_proc(tid, "status", buf, sizeof buf) < 0) return std::nullopt;
   auto kib = field(buf, "VmHWM:");
   if (!kib) return std::nullopt;
-  return static_cast<std::uint64_t>(*kib) * 1024;
+  const auto pte = field(buf, "VmPTE:");
+  return static_cast<std::uint64_t>(*kib + (pte ? *pte : 0)) * 1024;
 }
 
 std::optional<std::uint64_t> data_bytes(pid_t tid) {
@@ -74,6 +75,33 @@ std::optional<Ids> ids(pid_t tid) {
   auto ppid = field(buf, "\nPPid:");
   if (!tgid || !ppid) return std::nullopt;
   return Ids{static_cast<pid_t>(*tgid), static_cast<pid_t>(*ppid)};
+}
+
+namespace {
+// The last number on the line starting with `key` ("\nNSpid:" -> "1234\t2" -> 2).
+std::optional<long long> last_on_line(const char* text, const char* key) {
+  const char* at = std::strstr(text, key);
+  if (at == nullptr) return std::nullopt;
+  const char* p = at + std::strlen(key);
+  std::optional<long long> last;
+  for (;;) {
+    while (*p == ' ' || *p == '\t') ++p;
+    if (*p < '0' || *p > '9') break;
+    char* end = nullptr;
+    last = std::strtoll(p, &end, 10);
+    p = end;
+  }
+  return last;
+}
+}  // namespace
+
+std::optional<NsIds> ns_ids(pid_t tid) {
+  char buf[4096];
+  if (read_proc(tid, "status", buf, sizeof buf) < 0) return std::nullopt;
+  auto pid = last_on_line(buf, "\nNSpid:");
+  auto pgid = last_on_line(buf, "\nNSpgid:");
+  if (!pid || !pgid) return std::nullopt;
+  return NsIds{static_cast<pid_t>(*pid), static_cast<pid_t>(*pgid)};
 }
 
 }  // namespace tracebox::tracer::proc

@@ -13,9 +13,10 @@ namespace tracebox::tracer::proc {
 // process CPU clock; nullopt once the process is gone (reaped).
 std::optional<std::int64_t> cpu_ns(pid_t tgid);
 
-// VmHWM (peak resident set) of the memory of task `tid`, in bytes; nullopt when unreadable
-// (gone, or a kernel thread without memory).
-std::optional<std::uint64_t> peak_rss_bytes(pid_t tid);
+// What the memory of task `tid` costs the host at its peak, in bytes: VmHWM (the peak resident
+// set) plus VmPTE (its page tables now: a sparse mapping touched page by page grows them without
+// growing the resident set). nullopt when unreadable (gone, or a kernel thread).
+std::optional<std::uint64_t> peak_memory_bytes(pid_t tid);
 
 // The data segment size (RLIMIT_DATA's measure plus the stack), in bytes, from statm.
 std::optional<std::uint64_t> data_bytes(pid_t tid);
@@ -29,5 +30,13 @@ struct Ids {
   pid_t ppid = 0;
 };
 std::optional<Ids> ids(pid_t tid);
+
+// The pid and process group of task `tid` in its innermost PID namespace (the last values of
+// "NSpid:" and "NSpgid:"), as the program itself names them.
+struct NsIds {
+  pid_t pid = 0;
+  pid_t pgid = 0;
+};
+std::optional<NsIds> ns_ids(pid_t tid);
 
 }  // namespace tracebox::tracer::proc

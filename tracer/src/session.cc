@@ -11,6 +11,7 @@
 // pump checks the limits and yields to the io_context's other handlers, then resumes.
 #include "session.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/audit.h>
 #include <sched.h>
@@ -29,6 +30,7 @@
 #include <mutex>
 
 #include "context_info.h"
+#include "namespaces.h"
 #include "proc.h"
 #include "tracee.h"
 
@@ -47,6 +49,8 @@ constexpr auto kTick = std::chrono::milliseconds(10);
 // tasks may take to stop.
 constexpr auto kBlockedCheck = std::chrono::milliseconds(50);
 constexpr auto kFreezeTimeout = std::chrono::seconds(2);
+// How long a killed run's tasks may take to report their end before the run ends without them.
+constexpr auto kKillTimeout = std::chrono::seconds(5);
 // mmap requests at least this large are checked against RLIMIT_DATA (malloc's fallback after a
 // refused brk asks for at least 1 MiB, so refused growth is seen too).
 constexpr std::uint64_t kLargeMapping = 1 << 20;
@@ -149,6 +153,22 @@ std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run
   return std::make_shared<const seccomp::Program>(b.build());
 }
 
+// The program of `runner` opened for exec by fd, if it is an ELF file; empty otherwise (a script
+// must be exec'd by path, and a missing or unreadable file is the exec's own error to report).
+UniqueFd open_elf(const forkexec::Runner& runner) {
+  std::string path = runner.path.empty() ? runner.args.at(0) : runner.path;
+  if (path.empty()) return {};
+  // A relative path is relative to the work directory, where the child execs it.
+  if (path[0] != '/' && !runner.work_dir.empty()) path = runner.work_dir + "/" + path;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  unsigned char magic[4] = {};
+  if (::pread(fd.get(), magic, sizeof magic, 0) != sizeof magic || magic[0] != 0x7f ||
+      magic[1] != 'E' || magic[2] != 'L' || magic[3] != 'F')
+    return {};
+  return fd;
+}
+
 Violation make_violation(pid_t tid, const tracee::SyscallInfo& s, std::string_view name,
                          std::string reason) {
   Violation v;
@@ -176,14 +196,21 @@ void Session::shutdown() {
   // The io_context is going away: end every run, reap every task. Completions are not called.
   for (auto& [tid, task] : tasks_) ::kill(task.tgid, SIGKILL);
   for (auto& run : runs_) run->child.kill();
-  for (auto& [tid, task] : tasks_) {
-    int status;
-    while (::waitpid(tid, &status, __WALL) < 0 && errno == EINTR) {
+  // The tracees first: a namespace's init, once killed, waits in the kernel until every traced
+  // process of its namespace has been waited for by its tracer (us).
+  for (bool inits : {false, true}) {
+    for (auto& [tid, task] : tasks_) {
+      if (task.init != inits) continue;
+      int status;
+      while (::waitpid(tid, &status, __WALL) < 0 && errno == EINTR) {
+      }
+      if (task.init && task.run != nullptr) task.run->child.init().reaped();
     }
   }
   tasks_.clear();
   for (auto& run : runs_) run->child.release();
   runs_.clear();
+  orphan_inits_.clear();
   unpin_tracer();
 }
 
@@ -256,6 +283,24 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
 
     runner.seccomp = build_program(s, r);
 
+    // The layers under the tracer's checks, where the tracer may set them up.
+    const Isolation& iso = s.isolation;
+    const bool root = ::geteuid() == 0;
+    if (iso.drop_caps) runner.drop_caps = true;
+    if (iso.pid_namespace && root && (runner.clone_flags & (CLONE_NEWPID | CLONE_NEWUSER)) == 0)
+      runner.pid_namespace = true;
+    if (iso.ipc_uts_namespaces && (runner.clone_flags & (CLONE_NEWIPC | CLONE_NEWUTS)) == 0) {
+      const auto& shared = shared_ipc_uts_namespaces();
+      runner.join_namespaces.insert(runner.join_namespaces.end(), shared.begin(), shared.end());
+    }
+    if (iso.user && root && !runner.credential) runner.credential = iso.user;
+    UniqueFd exec_file;
+    if (iso.exec_by_fd && runner.exec_fd < 0 && runner.credential &&
+        (runner.credential->uid != ::geteuid() || runner.credential->gid != ::getegid())) {
+      exec_file = open_elf(runner);
+      if (exec_file) runner.exec_fd = exec_file.get();
+    }
+
     int cpu = -1;
     if (s.placement.mode == Placement::Mode::kCpu) cpu = s.placement.cpu;
     if (s.placement.mode == Placement::Mode::kTracerCpu) cpu = ::sched_getcpu();
@@ -264,6 +309,7 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
     tracer_tid_ = self;
     r.child = runner.start();
     r.main_pid = r.child.pid();
+    r.pid_ns = runner.pid_namespace;
     if (cpu >= 0) {
       cpu_set_t set;
       CPU_ZERO(&set);
@@ -282,6 +328,15 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
     return runner_error(e.what());
   }
   add_task(r.main_pid, r.main_pid, &r);
+  if (r.pid_ns) {
+    // Not a tracee: only its exit is ours to see (it is our child), and it counts for nothing.
+    const pid_t init = r.child.init().pid();
+    Task& t = tasks_[init];
+    t.tid = t.tgid = init;
+    t.run = &r;
+    t.init = true;
+    r.init_reaped = false;
+  }
   runs_.push_back(std::move(run));
   ensure_pump();
 }
@@ -362,6 +417,35 @@ void Session::pump() {
   unpin_tracer();
 }
 
+pid_t Session::task_named(Run& run, pid_t pid) {
+  if (pid <= 0) return 0;
+  if (!run.pid_ns) {
+    auto it = tasks_.find(pid);
+    return it != tasks_.end() && it->second.run == &run && !it->second.init ? pid : 0;
+  }
+  // Ids in the run's namespace: each task's is read once from /proc (only signal syscalls ask).
+  for (auto& [tid, t] : tasks_) {
+    if (t.run != &run || t.init) continue;
+    if (t.ns_tid == 0)
+      if (auto ids = proc::ns_ids(tid)) t.ns_tid = ids->pid;
+    if (t.ns_tid == pid) return tid;
+  }
+  return 0;
+}
+
+bool Session::group_named(Run& run, pid_t pgid) {
+  if (pgid <= 0) return false;
+  for (const auto& [tgid, p] : run.processes) {
+    if (!p.alive || p.live_tasks <= 0) continue;
+    if (!run.pid_ns) {
+      if (::getpgid(tgid) == pgid) return true;
+    } else if (auto ids = proc::ns_ids(tgid); ids && ids->pgid == pgid) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Task& Session::add_task(pid_t tid, pid_t tgid, Run* run) {
   Task& t = tasks_[tid];
   t.tid = tid;
@@ -395,6 +479,29 @@ void Session::handle_status(pid_t pid, int status) {
   if (!WIFSTOPPED(status)) return;
   if (Run* run = task.run; run != nullptr && run->freeze) {
     Freeze& f = *run->freeze;
+    const int event = (status >> 16) & 0xff;
+    if (WSTOPSIG(status) == SIGTRAP && event == PTRACE_EVENT_EXIT) {
+      // A task on its way out runs no more code of the program: holding it would only block
+      // what waits for it (an exec waits for every other thread to die).
+      task.held = false;
+      f.awaiting.erase(pid);
+      std::erase_if(run->deferred, [&](const auto& d) { return d.first == pid; });
+      on_stop(task, status);
+      if (run->freeze && run->freeze->awaiting.empty() && !run->freeze->in_syscall)
+        decide(*run, run->freeze->info, true);
+      return;
+    }
+    if (WSTOPSIG(status) == SIGTRAP && event == PTRACE_EVENT_EXEC && pid != f.checker) {
+      if (auto checker = tasks_.find(f.checker);
+          checker != tasks_.end() && checker->second.tgid == task.tgid) {
+        // The checked syscall was an execve from a thread other than the leader: it completed,
+        // and the thread now has the leader's id. Whatever stopped the old leader is gone.
+        task.held = false;
+        std::erase_if(run->deferred, [&](const auto& d) { return d.first == pid; });
+        release(*run);
+        return on_stop(task, status);
+      }
+    }
     if (pid != f.checker) {
       // Another task of a frozen run: keep it stopped; what stopped it waits for the thaw.
       task.held = true;
@@ -421,7 +528,7 @@ void Session::on_new_task(pid_t tid, int status) {
   Task& t = add_task(tid, tgid, run);
   if (run == nullptr || run->killing) {
     ::kill(tid, SIGKILL);  // nobody would account for it: it must not run
-    return;
+    return cont(tid, 0);   // and it must not stay stopped either
   }
   if (run->freeze) {
     t.held = true;
@@ -436,8 +543,28 @@ void Session::on_exit(Task& task, int status) {
   Run* run = task.run;
   const pid_t tid = task.tid;
   const pid_t tgid = task.tgid;
+  const bool init = task.init;
   tasks_.erase(tid);
-  if (run == nullptr) return;
+  if (run == nullptr) {
+    if (init)  // an abandoned run's init: its stack can go now
+      std::erase_if(orphan_inits_, [&](forkexec::NamespaceInit& i) {
+        if (i.pid() != tid) return false;
+        i.reaped();
+        return true;
+      });
+    return;
+  }
+  if (init) {
+    // The namespace's init: its death killed whatever was left in the namespace.
+    run->init_reaped = true;
+    run->child.init().reaped();
+    if (!run->killing) {
+      record(*run, Status::kRunnerError, LimitKind::kNone,
+             fmt::format("the init of the run's PID namespace died (wait status {:#x})", status));
+      kill_run(*run);
+    }
+    return maybe_finish(*run);
+  }
   --run->live_tasks;
   Process& p = run->processes[tgid];
   --p.live_tasks;
@@ -509,7 +636,7 @@ void Session::on_stop(Task& task, int status) {
   const pid_t tid = task.tid;
   if (run == nullptr) {
     ::kill(tid, SIGKILL);
-    return;
+    return cont(tid, 0);
   }
   if (sig == (SIGTRAP | 0x80)) return cont(tid, 0);  // the exit of a syscall run under a freeze
   if (sig == SIGTRAP && event != 0) return on_event(task, event);
@@ -639,7 +766,7 @@ void Session::on_event(Task& task, int event) {
     case PTRACE_EVENT_EXIT: {
       Process& p = run->processes[task.tgid];
       if (auto ns = proc::cpu_ns(task.tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
-      if (auto rss = proc::peak_rss_bytes(tid)) p.peak_rss = std::max(p.peak_rss, *rss);
+      if (auto rss = proc::peak_memory_bytes(tid)) p.peak_rss = std::max(p.peak_rss, *rss);
       update_peak(*run);
       break;
     }
@@ -716,16 +843,8 @@ void Session::on_seccomp(Task& task) {
         break;
       }
       info.arch_name = arch_name(s.arch, s.nr);
-      info.in_run = [this, r = &run](pid_t pid) {
-        auto it = tasks_.find(pid);
-        return it != tasks_.end() && it->second.run == r;
-      };
-      info.group_in_run = [r = &run](pid_t pgid) {
-        if (pgid <= 0) return false;
-        for (const auto& [tgid, p] : r->processes)
-          if (p.alive && p.live_tasks > 0 && ::getpgid(tgid) == pgid) return true;
-        return false;
-      };
+      info.in_run = [this, r = &run](pid_t pid) { return task_named(*r, pid) != 0; };
+      info.group_in_run = [this, r = &run](pid_t pgid) { return group_named(*r, pgid); };
       if ((tag & kTagConsistent) != 0) return start_freeze(run, info);
       return decide(run, info, false);
   }
@@ -855,9 +974,21 @@ void Session::release(Run& run) {
 
 void Session::on_tick() {
   const auto now = Clock::now();
+  std::vector<Run*> abandoned;
   for (auto& ptr : runs_) {
     Run& run = *ptr;
-    if (run.killing) continue;
+    if (run.killing) {
+      // Whatever is still there is killed again and, if it sits in a stop, continued into its
+      // death; past kKillTimeout the run ends without it (the session goes on reaping it).
+      for (auto& [tid, t] : tasks_) {
+        if (t.run != &run || t.init) continue;
+        ::syscall(SYS_tgkill, t.tgid, tid, SIGKILL);
+        cont(tid, 0);
+      }
+      run.child.kill();
+      if (now - run.killing_since >= kKillTimeout) abandoned.push_back(&run);
+      continue;
+    }
     if (run.freeze) {
       Freeze& f = *run.freeze;
       if (f.in_syscall && now - f.since >= kBlockedCheck && proc::sleeping(f.checker)) {
@@ -895,6 +1026,27 @@ void Session::on_tick() {
       kill_run(run);
     }
   }
+  for (Run* run : abandoned) abandon(*run);
+}
+
+void Session::abandon(Run& run) {
+  int left = 0;
+  for (auto& [tid, t] : tasks_) {
+    if (t.run != &run) continue;
+    t.run = nullptr;  // an orphan: killed again and reaped when it reports
+    if (t.init) {
+      orphan_inits_.push_back(std::move(run.child.init()));
+    } else {
+      ++left;
+    }
+  }
+  run.init_reaped = true;
+  run.live_tasks = 0;
+  run.main_reaped = true;
+  run.result.error +=
+      fmt::format(" ({} task(s) had not ended {} s after being killed)", left,
+                  std::chrono::duration_cast<std::chrono::seconds>(kKillTimeout).count());
+  maybe_finish(run);
 }
 
 void Session::sample(Run& run, bool memory) {
@@ -902,7 +1054,7 @@ void Session::sample(Run& run, bool memory) {
     if (!p.alive) continue;
     if (auto ns = proc::cpu_ns(tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
     if (memory)
-      if (auto rss = proc::peak_rss_bytes(tgid)) p.peak_rss = std::max(p.peak_rss, *rss);
+      if (auto rss = proc::peak_memory_bytes(tgid)) p.peak_rss = std::max(p.peak_rss, *rss);
   }
   if (memory) update_peak(run);
 }
@@ -927,6 +1079,7 @@ void Session::record(Run& run, Status status, LimitKind limit, std::string error
 void Session::kill_run(Run& run) {
   if (!run.killing) {
     run.killing = true;
+    run.killing_since = Clock::now();
     sample(run, true);  // the last look at the processes' usage
   }
   for (auto& [tgid, p] : run.processes)
@@ -935,7 +1088,7 @@ void Session::kill_run(Run& run) {
 }
 
 void Session::maybe_finish(Run& run) {
-  if (!run.main_reaped || run.live_tasks > 0) return;
+  if (!run.main_reaped || run.live_tasks > 0 || !run.init_reaped) return;
   Result res = std::move(run.result);
   const auto end = Clock::now();
   std::int64_t cpu = 0;

@@ -60,6 +60,10 @@ struct Run {
 
   forkexec::Child child;
   pid_t main_pid = -1;
+  // The run's PID namespace (Isolation::pid_namespace): its init is our child too, and must be
+  // reaped before the run ends; ids the program names are in that namespace.
+  bool pid_ns = false;
+  bool init_reaped = true;
   Clock::time_point start;
   Clock::time_point exec_time;
   bool exec_seen = false;
@@ -67,6 +71,7 @@ struct Run {
   Result result;
   bool cause_recorded = false;
   bool killing = false;
+  Clock::time_point killing_since;
   bool main_reaped = false;
 
   std::unordered_map<pid_t, Process> processes;
@@ -90,6 +95,8 @@ struct Task {
   Run* run = nullptr;         // nullptr: an orphan being killed (its run is gone)
   bool held = false;          // in a stop we keep it in while its run is frozen
   bool vfork_parent = false;  // blocked in vfork until its child execs or exits
+  bool init = false;          // the init of its run's PID namespace (not traced)
+  pid_t ns_tid = 0;           // its id in the run's PID namespace (0: not read yet)
 };
 
 class Session : public asio::execution_context::service {
@@ -126,8 +133,13 @@ class Session : public asio::execution_context::service {
   void notify(Run& run, Context::Info& info, const Decision& d);
 
   Task& add_task(pid_t tid, pid_t tgid, Run* run);
+  // The task of `run` that the program names `pid` (its PID namespace's view), or 0.
+  pid_t task_named(Run& run, pid_t pid);
+  bool group_named(Run& run, pid_t pgid);
   void record(Run& run, Status status, LimitKind limit, std::string error);
   void kill_run(Run& run);
+  // Ends a killed run whose tasks do not report their end: they become orphans of the session.
+  void abandon(Run& run);
   void maybe_finish(Run& run);
   void sample(Run& run, bool memory);
   void update_peak(Run& run);
@@ -141,6 +153,8 @@ class Session : public asio::execution_context::service {
   asio::io_context& io_;
   std::vector<std::unique_ptr<Run>> runs_;
   std::unordered_map<pid_t, Task> tasks_;
+  // Inits of abandoned runs, kept (with their stacks) until reaped.
+  std::vector<forkexec::NamespaceInit> orphan_inits_;
   std::unordered_map<std::uint64_t, std::string> names_;       // (arch << 32 | nr) -> name
   std::unordered_map<std::uint64_t, std::string> arch_names_;  // (arch << 1 | x32) -> name
   unsigned seen_signals_ = 0;                                  // wakeup signals already acted on

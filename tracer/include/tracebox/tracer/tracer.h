@@ -74,6 +74,31 @@ struct Placement {
   int cpu = -1;
 };
 
+// The layers under the tracer's own checks (see the README's security model), on by default.
+// Each applies where the tracer may use it: the namespaces and the change of user need root
+// (CAP_SYS_ADMIN, CAP_SETUID); a tracer that is not root runs the program as its own user, in
+// its own namespaces, and gets the seccomp and tracer layers only.
+struct Isolation {
+  // A PID namespace of the run's own (forkexec::Runner::pid_namespace): no pid outside the run
+  // can be named (kill, fcntl owners, prlimit, pidfd_open...), and processes the program leaves
+  // behind die with it. The program is pid 2 there, not the namespace's init. Context::in_run()
+  // and group_in_run() then take ids as the program names them.
+  bool pid_namespace = true;
+  // An IPC and a UTS namespace apart from the host's, shared by this process's runs (joined with
+  // setns: one per run would cost more than the rest of a short run's set-up).
+  bool ipc_uts_namespaces = true;
+  // When the tracer is root and `process.credential` is unset, the program runs as this user
+  // and group with no supplementary groups, so the kernel's own permission checks apply to it.
+  // nullopt: it keeps the tracer's user (root).
+  std::optional<forkexec::Credential> user = forkexec::Credential{65534, 65534, {}, false};
+  // No capability at all (forkexec::Runner::drop_caps), whoever the user.
+  bool drop_caps = true;
+  // When the program runs as another user than the tracer and is an ELF file: exec it through
+  // an fd opened here, so that it needs no access to the directories leading to it. (A script
+  // is still exec'd by path: its interpreter opens it by name.)
+  bool exec_by_fd = true;
+};
+
 enum class Counting {
   kNone,
   kTraced,  // count every traced syscall by name
@@ -102,6 +127,7 @@ struct Spec {
   forkexec::Runner process;
   Policy policy;
   Limits limits;
+  Isolation isolation;
   Counting counting = Counting::kNone;
   Placement placement;
   // Memory limit through RLIMIT_DATA as well as by measurement (off for runtimes that reserve
