@@ -179,13 +179,26 @@ TEST_CASE("a daemon that leaves the session does not outlive the run", "[hostile
 
 TEST_CASE("signals may target only the run's own processes", "[hostile]") {
   TB_REQUIRE_GUARD();
-  SECTION("the tracer") {
+  SECTION("the tracer, refused by the tracer's check alone") {
     Hostile h({"kill-parent"}, true);
+    h.spec.isolation.pid_namespace = false;
     h.judge.files.readable.add("/proc/self/status");  // where it learns the tracer's pid
     Result r = h.run();
     CHECK(r.status == Status::kDisallowedSyscall);
     CHECK(r.error ==
           "kill of pid " + std::to_string(::getpid()) + ", which is not a process of this run");
+  }
+  SECTION("the tracer, out of reach from the run's PID namespace") {
+    // Its number there names another process or none: the program's own (a kill of itself),
+    // or one the tracer's check refuses. We are still here either way.
+    Hostile h({"kill-parent"}, true);
+    h.judge.files.readable.add("/proc/self/status");
+    Result r = h.run();
+    if (::getpid() == 2) {
+      CHECK(r.status == Status::kSignalled);  // 2 is the program itself in its namespace
+    } else {
+      CHECK(r.status == Status::kDisallowedSyscall);
+    }
   }
   SECTION("everybody") {
     Hostile h({"kill-all"}, true);
