@@ -608,6 +608,14 @@ TEST_CASE("in a directory given with its names, the same operations work", "[hos
     CHECK(std::filesystem::symlink_status(h->work.file("made")).type() !=
           std::filesystem::file_type::not_found);
   }
+  // readlinkat(fd, "") of an O_PATH fd of a symlink: a stat, allowed without AT_EMPTY_PATH.
+  auto link = fs_run("readlinkat-empty", "");
+  std::filesystem::create_symlink("/etc/passwd", link->work.file("link"));
+  link->spec.process.args[3] = link->work.file("link");
+  Result rl = link->run();
+  INFO(rl.error);
+  CHECK(rl.status == Status::kNormal);
+  CHECK(link->output() == "readlinkat-empty ret=11\n");
   // The work directory's own entry is not among its names.
   auto h = fs_run("rmdir", "");
   h->spec.process.args[3] = h->work.path();

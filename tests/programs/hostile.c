@@ -91,7 +91,9 @@ static int fs_op(const char* op, const char* file, const char* dst) {
   char base[4096];
   long r = -1;
   // The fd forms act on an fd of the file; /dev/null opens for writing, anything else reading.
-  const int fd = strcmp(file, "/dev/null") == 0 ? open(file, O_WRONLY) : open(file, O_RDONLY);
+  const int fd = strncmp(op, "readlink", 8) == 0  ? -1
+                 : strcmp(file, "/dev/null") == 0 ? open(file, O_WRONLY)
+                                                  : open(file, O_RDONLY);
   if (strcmp(op, "unlink") == 0) {
     r = unlink(file);
   } else if (strcmp(op, "unlinkat") == 0) {
@@ -154,6 +156,9 @@ static int fs_op(const char* op, const char* file, const char* dst) {
     r = mknod(file, S_IFIFO | 0644, 0);
   } else if (strcmp(op, "symlink") == 0) {
     r = symlink("/etc/passwd", file);
+  } else if (strcmp(op, "readlinkat-empty") == 0) {  // the link an O_PATH fd refers to
+    char buf[4096];
+    r = readlinkat(open(file, O_PATH | O_NOFOLLOW), "", buf, sizeof buf);
   } else if (strcmp(op, "truncate") == 0) {
     r = truncate(file, 0);
   } else {

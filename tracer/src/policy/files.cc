@@ -150,6 +150,13 @@ PathOperand fd_or_path(int dirfd, int path, int flags) {
   return o;
 }
 
+// readlinkat(fd, "", ...) reads the link an O_PATH|O_NOFOLLOW fd refers to (no flag needed).
+PathOperand readlinkat_path() {
+  PathOperand o = op(0, 1, S, false);
+  o.empty_ok = true;
+  return o;
+}
+
 // fchmod(fd, ...) and the like: the operand is the fd.
 PathOperand fd_itself() { return op(0, -1, N, true); }
 
@@ -162,7 +169,7 @@ std::vector<PathSyscall> make_table() {
       // readlink only returns where a link points (EINVAL for anything else): metadata, as
       // stat. glibc's realpath() calls it on every ancestor of a path.
       {"readlink", K::kPlain, -1, {op(-1, 0, S, false)}},
-      {"readlinkat", K::kPlain, -1, {op(0, 1, S, false)}},
+      {"readlinkat", K::kPlain, -1, {readlinkat_path()}},
       // Directory entries: names, never write (write is the contents).
       {"unlink", K::kPlain, -1, {op(-1, 0, N, false)}},
       {"unlinkat", K::kPlain, -1, {op(0, 1, N, false)}},

@@ -189,7 +189,7 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
       } else {
         StringRead read = ctx.read_string(addr);
         if (read.error != 0) return Decision::deny(read.error);  // EFAULT, ENAMETOOLONG
-        if (read.value.empty() && !empty_path) return Decision::deny(ENOENT);
+        if (read.value.empty() && !empty_path && !op.empty_ok) return Decision::deny(ENOENT);
         fd_itself = read.value.empty();
         path = std::move(read.value);
       }

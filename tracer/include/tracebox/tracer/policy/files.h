@@ -64,7 +64,8 @@ struct FileSets {
 
 // How one path argument of a syscall is read. The operand is "the fd itself" (dirfd_arg, or the
 // cwd for AT_FDCWD) when path_arg is -1 (fchmod...), when the path is NULL and null_ok is set
-// (utimensat, futimesat), and when the path is "" or NULL with AT_EMPTY_PATH in the flags.
+// (utimensat, futimesat), when the path is "" and empty_ok is set (readlinkat), and when the
+// path is "" or NULL with AT_EMPTY_PATH in the flags.
 struct PathOperand {
   int dirfd_arg = -1;  // argument holding the dirfd (or the fd); -1: relative to the cwd
   int path_arg = 0;    // -1: no path, the operand is the fd in dirfd_arg
@@ -73,6 +74,7 @@ struct PathOperand {
   int flags_arg = -1;      // AT_* flags (AT_SYMLINK_NOFOLLOW / AT_SYMLINK_FOLLOW / AT_EMPTY_PATH)
   bool at_follow = false;  // flags hold AT_SYMLINK_FOLLOW (linkat) instead of _NOFOLLOW
   bool null_ok = false;    // a NULL path means "the fd itself" (utimensat, futimesat)
+  bool empty_ok = false;   // "" means the fd itself without AT_EMPTY_PATH (readlinkat)
 };
 
 // A syscall the file policy checks, and its path operands in their true positions.
