@@ -232,11 +232,9 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
       if (r.error != 0) return Decision::deny(r.error);
       if (r.not_a_file) {
         ctx.set_path(r.path);
-        return Decision::kill(
-            fmt::format("{} of fd {} ({}) is not allowed: it is no file the "
-                        "policy can grant {}",
-                        syscall.name, dirfd == AT_FDCWD ? "AT_FDCWD" : std::to_string(dirfd),
-                        r.path, to_string(access)));
+        return Decision::kill(fmt::format(
+            "{} of fd {} ({}) is not allowed: it is no file the policy can grant {}", syscall.name,
+            dirfd == AT_FDCWD ? "AT_FDCWD" : std::to_string(dirfd), r.path, to_string(access)));
       }
       path = dirfd == AT_FDCWD ? "." : "/dev/fd/" + std::to_string(dirfd);
     } else {
