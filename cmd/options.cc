@@ -60,8 +60,11 @@ constexpr OptionDef kOptions[] = {
          "where the program starts (\"\": the current directory)"),
     text("type", &Options::type, "default", "profile: a name (see -profile-dir) or a .json file"),
     text("res", &Options::res, "stdout", "where the result goes: stdout, stderr or a file"),
-    list("add-readable", &Options::add_readable, "readable file or directory tree; repeatable"),
-    list("add-writable", &Options::add_writable, "writable file or directory tree; repeatable"),
+    list("add-readable", &Options::add_readable,
+         "readable file or directory tree (or /proc/self/...); repeatable"),
+    list("add-writable", &Options::add_writable,
+         "writable file (contents only), or directory tree whose entries may also be created, "
+         "renamed and removed; repeatable"),
     list("add-readable-raw", &Options::add_readable_raw,
          "readable file-set entry, verbatim; repeatable"),
     list("add-writable-raw", &Options::add_writable_raw,
@@ -125,8 +128,14 @@ prog). PROGRAM is a path (no PATH lookup); a relative one is relative to the wor
 the program starts. The profile's "command" goes before it.
 
 Files and policy. -add-readable and -add-writable resolve symlinks (a missing path is an
-error); a directory grants its whole tree. The -raw forms add file-set entries as written: "/a/b"
-the file, "/a/b/" the tree, "/a/b/*" its children; relative ones are relative to the work path.
+error); a directory grants its whole tree. Writing a file never allows removing, renaming,
+linking, chmod, chown or utime of it: those need the "names" set. -add-writable DIR grants write
+on DIR's tree and names on everything below DIR (not DIR's own entry); -add-writable FILE grants
+write only (so a program given /dev/null cannot delete or chmod it). /proc/self/... and
+/proc/thread-self/... are the program's own entries, added as written; another /proc/<pid> is an
+error. The -raw forms add file-set entries as written (write only, no names): "/a/b" the file,
+"/a/b/" the tree, "/a/b/*" its children, "/a/b/**" everything below /a/b; relative ones are
+relative to the work path.
 -unsafe: a syscall the profile does not name fails with EACCES instead of ending the run
 (file-check violations and exhausted budgets still end it). -allow-proc adds the profile's
 allow_proc list (fork and threads via clone, vfork, wait4, clock_nanosleep...); clone3 fails with

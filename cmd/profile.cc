@@ -105,6 +105,7 @@ Profile merge(Profile base, const Profile& child, const std::set<std::string>& c
   add_unique(p.allow_proc, child.allow_proc);
   add_unique(p.read, child.read);
   add_unique(p.write, child.write);
+  add_unique(p.names, child.names);
   add_unique(p.stat, child.stat);
   add_unique(p.soft_ban, child.soft_ban);
   for (const auto& [k, v] : child.deny) p.deny[k] = v;
@@ -183,11 +184,13 @@ Parsed parse(const std::string& text, const std::string& origin) {
   }
   if (doc.contains("files")) {
     const json& f = doc["files"];
-    if (!f.is_object()) r.fail("files", "must be an object with read, write, stat, soft_ban");
+    if (!f.is_object())
+      r.fail("files", "must be an object with read, write, names, stat, soft_ban");
     Reader fr(f, origin);
     for (const auto& [key, value] : f.items()) {
       std::vector<std::string>* to = key == "read"       ? &p.read
                                      : key == "write"    ? &p.write
+                                     : key == "names"    ? &p.names
                                      : key == "stat"     ? &p.stat
                                      : key == "soft_ban" ? &p.soft_ban
                                                          : nullptr;
@@ -292,6 +295,7 @@ tracer::policy::JudgePolicy to_judge_policy(const Profile& profile, const Profil
   j.budgets = profile.count;
   for (const auto& e : profile.read) j.files.readable.add(substitute(e, vars));
   for (const auto& e : profile.write) j.files.writable.add(substitute(e, vars));
+  for (const auto& e : profile.names) j.files.names.add(substitute(e, vars));
   for (const auto& e : profile.stat) j.files.statable.add(substitute(e, vars));
   for (const auto& e : profile.soft_ban) j.files.soft_banned.add(substitute(e, vars));
   j.unknown_hint = "add \"{}\" to the \"allow\" list of profile " + profile.path;

@@ -8,10 +8,18 @@
 //     "deny": {"socket": "EACCES"},          // syscalls that fail with an errno
 //     "count": {"set_tid_address": 1},       // syscalls allowed N times
 //     "allow_proc": ["clone", "vfork", ...], // added by -allow-proc
-//     "files": {"read": [...], "write": [...], "stat": [...], "soft_ban": [...]},
+//     "files": {"read": [...], "write": [...], "names": [...], "stat": [...], "soft_ban": [...]},
 //     "memory_rlimit": true,                 // enforce the memory limit with RLIMIT_DATA too
 //     "env": ["PATH=/usr/bin:/bin"]          // the program's environment
 //   }
+//
+// The file sets ("/a/b" the file, "/a/b/" the tree, "/a/b/*" the children, "/a/b/**" everything
+// below but /a/b itself): "read" may be opened for reading and executed; "write" may be opened
+// for writing, created by open(O_CREAT), truncated (and read); "names" are directory entries the
+// program may create with mkdir, mknod or symlink, and remove, rename, hard-link, chmod, chown or
+// utime (writing a file never allows that: /dev/null is "write" only, and must stay so); "stat"
+// may be stat'ed; "soft_ban" fails with EACCES instead of ending the run. A rename or hard link
+// may not give a file a name that grants more than the one it had.
 //
 // File entries and the command may use ${work} (the work directory), ${program} (the program's
 // absolute path) and ${multiarch} (e.g. x86_64-linux-gnu). Unknown keys, unknown syscalls and
@@ -43,7 +51,7 @@ struct Profile {
   std::map<std::string, int> deny;
   std::map<std::string, std::uint64_t> count;
   std::vector<std::string> allow_proc;
-  std::vector<std::string> read, write, stat, soft_ban;
+  std::vector<std::string> read, write, names, stat, soft_ban;
   bool memory_rlimit = true;
   std::vector<std::string> env;
 };

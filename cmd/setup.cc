@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 
 #include "tracebox/rlimit/rlimit.h"
 
@@ -59,6 +60,27 @@ bool is_directory(const std::string& path) {
 std::string entry_for(const std::string& real) {
   if (!is_directory(real) || real == "/") return real;
   return real + "/";
+}
+
+// "/proc/self", "/proc/thread-self" or below: the program's own /proc entry, which only the
+// tracer can name (resolving it here would name runprog's). nullopt for any other path; a
+// UsageError for another process's /proc/<pid>: no run may be given it.
+std::optional<std::string> own_proc_entry(const std::string& option, const std::string& abs) {
+  if (!abs.starts_with("/proc/")) return std::nullopt;
+  const std::string rest = abs.substr(6);
+  const std::string first = rest.substr(0, rest.find('/'));
+  if (first == "self" || first == "thread-self") {
+    // A directory grants its tree, as for any other path (runprog's own entry has the same
+    // shape; lstat: /proc/self/cwd is a link, not the directory it points to).
+    struct stat st {};
+    const bool dir = ::lstat(abs.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    return dir ? abs + "/" : abs;
+  }
+  if (!first.empty() && first.find_first_not_of("0123456789") == std::string::npos)
+    throw UsageError(option + ": " + abs +
+                     ": names another process's /proc entry; a program may be given only its "
+                     "own, as /proc/self/... or /proc/thread-self/...");
+  return std::nullopt;
 }
 
 // A raw entry, verbatim but for a relative path, which is relative to the work path (as in
@@ -128,9 +150,12 @@ std::string resolve_dir(const std::string& dir, const std::string& cwd) {
 // Whether the run's file policy lets the program write in `dir` (resolved), or replace `dir` or
 // a directory leading to it.
 bool run_may_write(const tracer::policy::FileSets& files, const std::string& dir) {
-  if (files.writable.contains(dir + "/0000000000000000.bpf")) return true;
-  for (std::string d = dir; !d.empty(); d.resize(d.rfind('/')))
-    if (files.writable.contains(d)) return true;
+  // Written in place, or renamed or linked into place (names).
+  for (const auto* set : {&files.writable, &files.names}) {
+    if (set->contains(dir + "/0000000000000000.bpf")) return true;
+    for (std::string d = dir; !d.empty(); d.resize(d.rfind('/')))
+      if (set->contains(d)) return true;
+  }
   return false;
 }
 
@@ -253,16 +278,31 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
     throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
   }
   for (const auto& r : options.add_readable) {
+    if (auto own = own_proc_entry("-add-readable", absolute_path(r, env.cwd))) {
+      p.judge.files.readable.add(*own);  // the ns runner's /proc shows it anyway
+      continue;
+    }
     std::string real = real_path(r, env.cwd, err);
     if (err != 0) file_error("-add-readable", r, err);
+    own_proc_entry("-add-readable", real);  // a link into another process's /proc
     p.readable.push_back(real);
     p.judge.files.readable.add(entry_for(real));
   }
   for (const auto& w : options.add_writable) {
+    if (auto own = own_proc_entry("-add-writable", absolute_path(w, env.cwd))) {
+      p.judge.files.writable.add(*own);
+      continue;
+    }
     std::string real = real_path(w, env.cwd, err);
     if (err != 0) file_error("-add-writable", w, err);
+    own_proc_entry("-add-writable", real);
     p.writable.push_back(real);
-    p.judge.files.writable.add(entry_for(real));
+    // A directory: its tree may be written, and the entries below it (not its own) created,
+    // removed and renamed. A file: its contents only (its name stays: /dev/null is not
+    // deleted by a program allowed to write it).
+    const std::string entry = entry_for(real);
+    p.judge.files.writable.add(entry);
+    if (entry.size() > 1 && entry.ends_with("/")) p.judge.files.names.add(entry + "**");
   }
   for (const auto& r : options.add_readable_raw)
     p.judge.files.readable.add(raw_entry(r, p.work_path));

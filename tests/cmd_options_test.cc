@@ -1,5 +1,8 @@
 // runprog's pure parts: the command line (parse_options), paths, and the printed forms of a
 // result (UOJ line, JSON, the -count table).
+#include <unistd.h>
+
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "options.h"
@@ -262,4 +265,76 @@ TEST_CASE("the run a command line prepares: limits, rlimits, files, environment"
   CHECK(prepared({"-unsafe"})->spec.policy.default_action == seccomp::Action::error(EACCES));
   CHECK(prepared({"-unsafe", "-count"})->spec.policy.default_action ==
         seccomp::Action::trace(kTagUnsafe));
+}
+
+TEST_CASE(
+    "setup: -add-writable grants a file's contents, a directory's tree and the names below it",
+    "[cmd][setup]") {
+  tracebox::test::TempDir t;
+  std::filesystem::create_directories(t.file("dir"));
+  tracebox::test::write_file(t.file("file"), "x");
+  Environment env{t.path(), "", ""};
+  auto files = [&](std::vector<std::string> args) {
+    args.push_back("./prog");
+    return prepare(parse_options(args), env)->judge.files;
+  };
+  using tracer::policy::Access;
+  const auto dir = files({"-add-writable", t.file("dir")});
+  CHECK(dir.allows(Access::kWrite, t.file("dir/new")));
+  CHECK(dir.allows(Access::kName, t.file("dir/new")));
+  CHECK(dir.allows(Access::kName, t.file("dir/sub/new")));
+  CHECK_FALSE(dir.allows(Access::kName, t.file("dir")));  // not the directory's own entry
+  CHECK_FALSE(dir.allows(Access::kName, t.file("other")));
+  const auto file = files({"-add-writable", t.file("file")});
+  CHECK(file.allows(Access::kWrite, t.file("file")));
+  CHECK_FALSE(file.allows(Access::kName, t.file("file")));
+  const auto null = files({"-add-writable", "/dev/null"});
+  CHECK(null.allows(Access::kWrite, "/dev/null"));
+  CHECK_FALSE(null.allows(Access::kName, "/dev/null"));
+  // The raw form adds the entry as written, for writing only.
+  const auto raw = files({"-add-writable-raw", t.file("dir") + "/"});
+  CHECK(raw.allows(Access::kWrite, t.file("dir/new")));
+  CHECK_FALSE(raw.allows(Access::kName, t.file("dir/new")));
+}
+
+TEST_CASE("setup: -add-readable /proc/self is the program's own entry, another pid an error",
+          "[cmd][setup]") {
+  tracebox::test::TempDir t;
+  Environment env{t.path(), "", ""};
+  auto prepared = [&](std::vector<std::string> args) {
+    args.push_back("./prog");
+    return prepare(parse_options(args), env);
+  };
+  auto error = [&](std::vector<std::string> args) -> std::string {
+    try {
+      prepared(std::move(args));
+    } catch (const UsageError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  using tracer::policy::Access;
+  // As written, not resolved in runprog (which would name runprog's own /proc/<pid>).
+  auto p = prepared({"-add-readable", "/proc/self/status", "-add-readable", "/proc/self/task",
+                     "-add-readable", "/proc/thread-self/comm"});
+  const auto& sets = p->judge.files;
+  CHECK(sets.readable.entries().count("/proc/self/status") == 1);
+  CHECK(sets.readable.entries().count("/proc/self/task/") == 1);  // a directory: its tree
+  CHECK(sets.readable.entries().count("/proc/thread-self/comm") == 1);
+  CHECK(sets.allows(Access::kRead, "/proc/self/status"));
+  CHECK_FALSE(sets.allows(Access::kRead, "/proc/" + std::to_string(::getpid()) + "/status"));
+  CHECK(p->readable.empty());  // nothing for the ns runner to bind
+  const std::string message =
+      ": names another process's /proc entry; a program may be given only its own, as "
+      "/proc/self/... or /proc/thread-self/...";
+  CHECK(error({"-add-readable", "/proc/1/status"}) == "-add-readable: /proc/1/status" + message);
+  const std::string mine = "/proc/" + std::to_string(::getpid());
+  CHECK(error({"-add-readable", mine}) == "-add-readable: " + mine + message);
+  CHECK(error({"-add-writable", "/proc/1/comm"}) == "-add-writable: /proc/1/comm" + message);
+  // Through a symlink too.
+  std::filesystem::create_symlink("/proc/1/status", t.file("link"));
+  CHECK(error({"-add-readable", t.file("link")}) == "-add-readable: /proc/1/status" + message);
+  // The rest of /proc resolves as any path.
+  CHECK(prepared({"-add-readable", "/proc/meminfo"})
+            ->judge.files.allows(Access::kRead, "/proc/meminfo"));
 }

@@ -229,6 +229,44 @@ print(json.dumps({"n": n, "isqrt": math.isqrt(n), "counts": sorted(counts.items(
   check_violation(run_profile(box, {"python3", {"main.py", "shadow"}}), "/etc/shadow");
 }
 
+TEST_CASE("python3 and C++ read their input as /dev/stdin, and may not write it", "[profiles]") {
+  Sandbox box;
+  test::write_file(box.in_work("prog.cpp"), R"(#include <fstream>
+#include <iostream>
+#include <string>
+int main(int argc, char** argv) {
+  if (argc > 1) {  // reopening the input for writing: refused (EACCES), not a violation
+    std::ofstream out("/dev/stdin");
+    std::cout << (out ? "opened" : "refused") << '\n';
+    return 0;
+  }
+  std::ifstream in("/dev/stdin");
+  std::string line;
+  std::getline(in, line);
+  std::cout << "read " << line << '\n';
+}
+)");
+  REQUIRE(shell("g++ -O2 -o " + box.in_work("prog") + " " + box.in_work("prog.cpp")) == 0);
+  check_normal(run_profile(box, {"default", {"./prog"}, "42 and more\n"}), "read 42 and more\n");
+  check_normal(run_profile(box, {"default", {"./prog", "write"}, "42\n"}), "refused\n");
+  CHECK(test::read_file(box.dir.file("stdin")) == "42\n");
+
+  if (!executable(kPython)) return;
+  test::write_file(box.in_work("main.py"), R"(import sys
+if len(sys.argv) > 1:
+    try:
+        open('/dev/stdin', 'w').write('overwritten')
+        print('opened')
+    except PermissionError:
+        print('refused')
+    sys.exit(0)
+print(open('/dev/stdin').read().split())
+)");
+  check_normal(run_profile(box, {"python3", {"main.py"}, "1 2 3\n"}), "['1', '2', '3']\n");
+  check_normal(run_profile(box, {"python3", {"main.py", "write"}, "1 2 3\n"}), "refused\n");
+  CHECK(test::read_file(box.dir.file("stdin")) == "1 2 3\n");
+}
+
 TEST_CASE("java: a program with a second thread and collections", "[profiles]") {
   TB_SKIP_UNLESS(executable(kJava) && executable(kJavac), "OpenJDK 17 is not installed");
   Sandbox box;

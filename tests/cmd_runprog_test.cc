@@ -321,6 +321,9 @@ TEST_CASE("each bad input: one line naming it, exit code 2, nothing run", "[cmd]
         "-add-readable: " + t.file("missing") + ": No such file or directory");
   check({"-add-writable", t.file("missing")},
         "-add-writable: " + t.file("missing") + ": No such file or directory");
+  check({"-add-readable", "/proc/1/environ"},
+        "-add-readable: /proc/1/environ: names another process's /proc entry; a program may be "
+        "given only its own, as /proc/self/... or /proc/thread-self/...");
   check({"-work-path", t.file("missing")},
         "-work-path: " + t.file("missing") + ": No such file or directory");
   check({"-runner", "container"}, "-runner: unknown runner \"container\" (known: ptrace, ns)");
@@ -496,6 +499,12 @@ TEST_CASE("runprog -add-readable and -add-writable grant exactly what they name"
   // Relative raw entries are relative to the work path.
   CHECK(status({"-work-path", t.path(), "-add-writable-raw", "dir/"},
                {tracee(), "open", t.file("dir/new"), "c"}) == "normal");
+  // The program's own /proc entries, by the name the program uses (not runprog's pid).
+  CHECK(status({"-add-readable", "/proc/self/status"},
+               {tracee(), "open", "/proc/self/status", "r"}) == "normal");
+  CHECK(status({"-add-readable", "/proc/thread-self/status"},
+               {tracee(), "open", "/proc/thread-self/status", "r"}) == "normal");
+  CHECK(status({}, {tracee(), "open", "/proc/self/status", "r"}) == "disallowed_syscall");
 }
 
 TEST_CASE("runprog -unsafe turns unknown syscalls into EACCES, and counts them", "[cmd]") {

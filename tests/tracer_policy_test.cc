@@ -1,13 +1,17 @@
+#include <elf.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
 #include "support/support.h"
+#include "tracebox/tracer/policy/exec.h"
 #include "tracebox/tracer/policy/judge.h"
 
 using namespace tracebox;
@@ -176,7 +180,22 @@ TEST_CASE("paths resolve as the kernel resolves them", "[policy]") {
         "/proc/self/maps");
   CHECK(self_resolve(AT_FDCWD, "/proc/meminfo").path == "/proc/meminfo");
   CHECK(self_resolve(AT_FDCWD, "/proc/self/mem").proc_refused);
-  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd/0").proc_refused);
+  // /proc/self/fd/N followed as the last component is the fd itself (fd_reopen_error decides);
+  // anything else through /proc/self/fd is refused.
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd/0").fd == 0);
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd/0").fd_table ==
+        "/proc/" + std::to_string(::getpid()));
+  CHECK(self_resolve(AT_FDCWD, "/proc/thread-self/fd/2").fd_table ==
+        "/proc/" + std::to_string(::getpid()) + "/task/" + tid);
+  CHECK(self_resolve(AT_FDCWD, "/dev/stdin").fd == 0);
+  CHECK(self_resolve(AT_FDCWD, "/dev/fd/1").path == "/proc/self/fd/1");
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd/0", false).proc_refused);
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd/0/").proc_refused);
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd/00").proc_refused);
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd").proc_refused);
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fd/0/x").proc_refused);
+  CHECK(self_resolve(AT_FDCWD, "/proc/self/fdinfo/0").proc_refused);
+  CHECK(self_resolve(AT_FDCWD, "/proc/1/fd/0").proc_refused);
   CHECK(self_resolve(AT_FDCWD, "/proc/thread-self/root").proc_refused);
   CHECK(self_resolve(AT_FDCWD, "/proc/1/status").proc_refused);
   CHECK(self_resolve(AT_FDCWD, t.file("to-mem")).proc_refused);
@@ -299,15 +318,383 @@ TEST_CASE("path checks cannot be raced", "[policy][race]") {
     j.judge.allow.push_back("symlink");
     j.judge.allow.push_back("rename");
     j.judge.files.soft_banned.add(t.file("secret"));
-    // Only the links are writable: the secret could be read only through a swap that lands
-    // between the check and the open.
-    j.judge.files.writable.add(t.file("link"));
-    j.judge.files.writable.add(t.file("to-public"));
-    j.judge.files.writable.add(t.file("to-secret"));
+    // Only the links are writable (and may be created and renamed): the secret could be read
+    // only through a swap that lands between the check and the open.
+    for (const char* name : {"link", "to-public", "to-secret"}) {
+      j.judge.files.writable.add(t.file(name));
+      j.judge.files.names.add(t.file(name));
+    }
     j.judge.files.readable.add(t.file("public"));
     Result r = j.run();
     CHECK(r.status == Status::kNormal);
     INFO(j.output());
     CHECK(j.output().starts_with("lost "));
   }
+}
+
+TEST_CASE("file sets separate a file's contents from its name", "[policy][names]") {
+  FileSet below;
+  below.add("/w/**");
+  CHECK(below.contains("/w/a"));
+  CHECK(below.contains("/w/a/b/c"));
+  CHECK_FALSE(below.contains("/w"));
+  CHECK_FALSE(below.contains("/wx/a"));
+  CHECK_FALSE(below.contains("/"));
+  FileSet everything;
+  everything.add("/**");
+  CHECK(everything.contains("/etc/passwd"));
+  CHECK_FALSE(everything.contains("/"));
+
+  FileSet trees;
+  trees.add("/t/");
+  trees.add("/u/**");
+  trees.add("/u/x/special");
+  CHECK(trees.covers_below("/t"));
+  CHECK(trees.covers_below("/t/a/b"));
+  CHECK(trees.covers_below("/u"));
+  CHECK(trees.covers_below("/u/x"));
+  CHECK_FALSE(trees.covers_below("/"));
+  CHECK_FALSE(trees.covers_below("/v"));
+  CHECK(trees.has_entry_below("/u/x"));
+  CHECK(trees.has_entry_below("/u"));  // /u/x/special
+  CHECK_FALSE(trees.has_entry_below("/t"));
+  CHECK_FALSE(trees.has_entry_below("/u/x/special"));
+
+  FileSets sets;
+  sets.writable.add("/dev/null");
+  sets.writable.add("/w/");
+  sets.names.add("/w/**");
+  sets.readable.add("/r/");
+  sets.names.add("/n/**");
+  // Writing /dev/null never allows removing, renaming or chmod-ing it.
+  CHECK(sets.allows(Access::kWrite, "/dev/null"));
+  CHECK_FALSE(sets.allows(Access::kName, "/dev/null"));
+  CHECK(sets.allows(Access::kName, "/w/tmp"));
+  CHECK_FALSE(sets.allows(Access::kName, "/w"));  // the directory's own entry stays
+  CHECK_FALSE(sets.allows(Access::kName, "/r/x"));
+  // Names alone grant neither reading nor writing; they make the path statable.
+  CHECK_FALSE(sets.allows(Access::kRead, "/n/x"));
+  CHECK_FALSE(sets.allows(Access::kWrite, "/n/x"));
+  CHECK(sets.allows(Access::kStat, "/n/x"));
+  CHECK(sets.allows(Access::kStat, "/n"));
+  CHECK(to_string(Access::kName) == "names");
+
+  // A new name may not grant what the old one did not.
+  CHECK(sets.gained("/r/x", "/w/x", false) == Access::kWrite);
+  CHECK(sets.gained("/n/x", "/w/x", false) == Access::kRead);
+  CHECK(sets.gained("/dev/null", "/w/x", false) == Access::kName);
+  CHECK_FALSE(sets.gained("/w/a", "/w/b", false).has_value());
+  CHECK_FALSE(sets.gained("/w/a", "/n/a", false).has_value());  // less is fine
+  // A directory takes its tree along: what the tree grants below the new name counts too.
+  FileSets dirs;
+  dirs.readable.add("/a/");
+  dirs.writable.add("/a/d");  // the directory itself, not its tree
+  dirs.writable.add("/b/");
+  dirs.names.add("/a/**");
+  dirs.names.add("/b/**");
+  CHECK_FALSE(dirs.gained("/a/d", "/b/d", false).has_value());
+  CHECK(dirs.gained("/a/d", "/b/d", true) == Access::kWrite);
+  CHECK_FALSE(dirs.gained("/b/d", "/b/e", true).has_value());
+  dirs.readable.add("/b/e/extra");  // an entry below the new name: refused, to be safe
+  CHECK(dirs.gained("/b/d", "/b/e", true) == Access::kRead);
+}
+
+TEST_CASE("a script's interpreter line is read as binfmt_script reads it", "[policy][exec]") {
+  CHECK_FALSE(script_interpreter("\x7f"
+                                 "ELF")
+                  .has_value());
+  CHECK_FALSE(script_interpreter("# !/bin/sh\n").has_value());
+  CHECK(script_interpreter("#!/bin/sh\n") == "/bin/sh");
+  CHECK(script_interpreter("#! \t/bin/sh -e -x\n") == "/bin/sh");
+  CHECK(script_interpreter("#!/bin/sh   \necho hi\n") == "/bin/sh");
+  CHECK(script_interpreter("#!interp\n") == "interp");
+  CHECK(script_interpreter("#!/bin/sh") == "/bin/sh");  // no newline: the padding ends it
+  CHECK(script_interpreter(std::string("#!/bin/a\0b\n", 11)) == "/bin/a");
+  CHECK(script_interpreter("#!\n") == "");  // ENOEXEC
+  CHECK(script_interpreter("#!  \t \n") == "");
+  // No newline in the buffer and no end to the name: it may be cut off, ENOEXEC.
+  CHECK(script_interpreter("#!/" + std::string(300, 'a')) == "");
+  // No newline, but the name ends within the buffer: the rest is its argument.
+  CHECK(script_interpreter("#!/bin/sh " + std::string(300, 'a')) == "/bin/sh");
+}
+
+TEST_CASE("ELF headers, PT_INTERP and ABIs are read as binfmt_elf reads them", "[policy][exec]") {
+  auto elf_of = [](const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+    return read_elf(fd.get());
+  };
+  const ElfInfo dynamic = elf_of(test::tracee());
+  CHECK(dynamic.is_elf);
+  CHECK_FALSE(dynamic.malformed);
+  CHECK(elf_abi_accepted(dynamic, false));
+  REQUIRE(dynamic.interpreter.has_value());
+  CHECK(dynamic.interpreter->starts_with("/"));
+  CHECK(dynamic.interpreter->find("ld-linux") != std::string::npos);
+  const ElfInfo fixed = elf_of(test::testprog_static());
+  CHECK(fixed.is_elf);
+  CHECK_FALSE(fixed.interpreter.has_value());
+
+  TempDir t;
+  // An i386 ELF header (no program headers: the kernel would refuse it anyway).
+  std::string i386(sizeof(Elf32_Ehdr), '\0');
+  Elf32_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS32;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_type = ET_EXEC;
+  eh.e_machine = EM_386;
+  eh.e_phentsize = sizeof(Elf32_Phdr);
+  std::memcpy(i386.data(), &eh, sizeof eh);
+  test::write_file(t.file("i386"), i386, 0755);
+  const ElfInfo foreign = elf_of(t.file("i386"));
+  CHECK(foreign.is_elf);
+  CHECK(elf_abi_name(foreign) == "i386");
+  CHECK(foreign.malformed);
+#if defined(__x86_64__)
+  CHECK(elf_abi_name(dynamic) == "x86_64");
+  CHECK_FALSE(elf_abi_accepted(foreign, false));
+  CHECK(elf_abi_accepted(foreign, true));
+#endif
+  test::write_file(t.file("text"), "hello\n");
+  CHECK_FALSE(elf_of(t.file("text")).is_elf);
+}
+
+TEST_CASE("binfmt_misc rules are read and matched as the kernel matches them", "[policy][exec]") {
+  auto qemu = parse_binfmt_rule("qemu",
+                                "enabled\ninterpreter /usr/bin/qemu-x\nflags: OCF\n"
+                                "offset 0\nmagic 7f454c4602\nmask ffffffff0f\n");
+  REQUIRE(qemu.has_value());
+  CHECK(qemu->interpreter == "/usr/bin/qemu-x");
+  CHECK(qemu->magic == std::string("\x7f"
+                                   "ELF\x02",
+                                   5));
+  std::string head(kExecHeadSize, '\0');
+  head.replace(0, 5,
+               "\x7f"
+               "ELF\x02");
+  CHECK(binfmt_matches(*qemu, head, "/w/prog"));
+  head[4] = '\x12';  // masked out by 0x0f
+  CHECK(binfmt_matches(*qemu, head, "/w/prog"));
+  head[4] = '\x01';
+  CHECK_FALSE(binfmt_matches(*qemu, head, "/w/prog"));
+
+  auto wine = parse_binfmt_rule("wine",
+                                "enabled\ninterpreter /usr/bin/wine\nflags: \n"
+                                "extension .exe\n");
+  REQUIRE(wine.has_value());
+  CHECK(binfmt_matches(*wine, head, "/w/setup.exe"));
+  CHECK_FALSE(binfmt_matches(*wine, head, "/w/setup.exe.txt"));
+  CHECK_FALSE(binfmt_matches(*wine, head, "/w.exe/setup"));  // strrchr: "exe/setup"
+  auto off = parse_binfmt_rule("off", "disabled\ninterpreter /x\nflags: \nextension .exe\n");
+  REQUIRE(off.has_value());
+  CHECK_FALSE(binfmt_matches(*off, head, "/w/setup.exe"));
+  CHECK_FALSE(parse_binfmt_rule("status", "enabled\n").has_value());
+  CHECK_FALSE(parse_binfmt_rule("bad", "enabled\noffset 0\nmagic 7g\n").has_value());
+
+  TempDir t;
+  test::write_file(t.file("status"), "enabled\n");
+  test::write_file(t.file("register"), "");
+  test::write_file(t.file("wine"), "enabled\ninterpreter /usr/bin/wine\nflags: \nextension .exe\n");
+  test::write_file(t.file("off"), "disabled\ninterpreter /x\nflags: \nextension .com\n");
+  const auto rules = binfmt_rules(t.path());
+  REQUIRE(rules.size() == 1);
+  CHECK(rules[0].name == "wine");
+  test::write_file(t.file("status"), "disabled\n");
+  CHECK(binfmt_rules(t.path()).empty());
+  CHECK(binfmt_rules(t.file("missing")).empty());
+}
+
+namespace {
+
+ExecVerdict self_exec(const std::string& path, const FileSets& files, bool compat = false) {
+  const Resolved r = self_resolve(AT_FDCWD, path);
+  REQUIRE(r.error == 0);
+  return check_exec(static_cast<pid_t>(::syscall(SYS_gettid)), ::getpid(), r, path, files, compat);
+}
+
+}  // namespace
+
+TEST_CASE("exec checks what the kernel will run", "[policy][exec]") {
+  TempDir t;
+  namespace fs = std::filesystem;
+  fs::create_directories(t.file("ok"));
+  fs::create_directories(t.file("out"));
+  fs::copy_file(test::tracee(), t.file("ok/interp"));
+  fs::copy_file(test::tracee(), t.file("out/interp"));
+  FileSets files;
+  for (const char* r : {"/usr/", "/lib/", "/lib64/"}) files.readable.add(r);
+  files.readable.add(t.file("ok/"));
+  using Kind = ExecVerdict::Kind;
+
+  SECTION("an ELF whose ld.so is readable") {
+    CHECK(self_exec(t.file("ok/interp"), files).kind == Kind::kAllow);
+  }
+  SECTION("a script whose interpreter is readable, and one whose is not") {
+    test::write_file(t.file("ok/good"), "#!" + t.file("ok/interp") + " arg\n", 0755);
+    CHECK(self_exec(t.file("ok/good"), files).kind == Kind::kAllow);
+    test::write_file(t.file("ok/bad"), "#! " + t.file("out/interp") + "\n", 0755);
+    ExecVerdict v = self_exec(t.file("ok/bad"), files);
+    CHECK(v.kind == Kind::kViolation);
+    CHECK(v.path == t.file("out/interp"));
+    CHECK(v.reason == "its #! interpreter " + t.file("out/interp") + " (read) is not allowed");
+    // Nested: the outer script's interpreter is the bad script.
+    test::write_file(t.file("ok/outer"), "#!" + t.file("ok/bad") + "\n", 0755);
+    v = self_exec(t.file("ok/outer"), files);
+    CHECK(v.kind == Kind::kViolation);
+    CHECK(v.reason == "the #! interpreter " + t.file("out/interp") + " of " + t.file("ok/bad") +
+                          " (read) is not allowed");
+    // Through a symlink in a readable directory: its target is what runs.
+    fs::create_symlink(t.file("out/interp"), t.file("ok/link"));
+    test::write_file(t.file("ok/via-link"), "#!" + t.file("ok/link") + "\n", 0755);
+    CHECK(self_exec(t.file("ok/via-link"), files).path == t.file("out/interp"));
+    // Soft-banned: EACCES, no violation.
+    files.soft_banned.add(t.file("out/interp"));
+    v = self_exec(t.file("ok/bad"), files);
+    CHECK(v.kind == Kind::kDeny);
+    CHECK(v.error == EACCES);
+  }
+  SECTION("at most five interpreters, as the kernel") {
+    // s0 -> s1 -> ... -> sN -> interp: N+1 scripts, the ELF at depth N+1.
+    auto chain = [&](int scripts) {
+      std::string next = t.file("ok/interp");
+      for (int i = scripts - 1; i >= 0; --i) {
+        const std::string s = t.file("ok/s" + std::to_string(scripts) + "_" + std::to_string(i));
+        test::write_file(s, "#!" + next + "\n", 0755);
+        next = s;
+      }
+      return self_exec(next, files);
+    };
+    CHECK(chain(5).kind == Kind::kAllow);
+    ExecVerdict v = chain(6);
+    CHECK(v.kind == Kind::kDeny);
+    CHECK(v.error == ELOOP);
+  }
+  SECTION("an ELF whose PT_INTERP is outside the sets") {
+    TempDir short_dir("/tmp/tb");  // the new path must fit in the old one's place
+    fs::copy_file(
+        fs::canonical(
+            *read_elf(UniqueFd(::open(test::tracee().c_str(), O_RDONLY | O_CLOEXEC)).get())
+                 .interpreter),
+        short_dir.file("ld.so"));
+    std::string why;
+    REQUIRE(test::copy_with_interpreter(test::tracee(), t.file("ok/prog"), short_dir.file("ld.so"),
+                                        why));
+    ExecVerdict v = self_exec(t.file("ok/prog"), files);
+    CHECK(v.kind == Kind::kViolation);
+    CHECK(v.path == short_dir.file("ld.so"));
+    CHECK(v.reason ==
+          "its ELF interpreter (PT_INTERP) " + short_dir.file("ld.so") + " (read) is not allowed");
+    files.readable.add(short_dir.file("ld.so"));
+    CHECK(self_exec(t.file("ok/prog"), files).kind == Kind::kAllow);
+    // Behind a script, it is found as well.
+    files = FileSets{};
+    for (const char* r : {"/usr/", "/lib/", "/lib64/"}) files.readable.add(r);
+    files.readable.add(t.file("ok/"));
+    test::write_file(t.file("ok/runs-prog"), "#!" + t.file("ok/prog") + "\n", 0755);
+    v = self_exec(t.file("ok/runs-prog"), files);
+    CHECK(v.kind == Kind::kViolation);
+    CHECK(v.path == short_dir.file("ld.so"));
+  }
+  SECTION("a foreign ABI, an unknown format, a FIFO") {
+    std::string i386(sizeof(Elf32_Ehdr), '\0');
+    Elf32_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS32;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_machine = EM_386;
+    std::memcpy(i386.data(), &eh, sizeof eh);
+    test::write_file(t.file("ok/i386"), i386, 0755);
+#if defined(__x86_64__)
+    ExecVerdict v = self_exec(t.file("ok/i386"), files);
+    CHECK(v.kind == Kind::kViolation);
+    CHECK(v.reason == "it is an ELF for i386, an ABI this run does not accept");
+    // With the compat ABIs enforced it is accepted; this one is malformed: ENOEXEC.
+    CHECK(self_exec(t.file("ok/i386"), files, true).error == ENOEXEC);
+#endif
+    test::write_file(t.file("ok/data"), "MZ\x90\x00 not a format the kernel knows", 0755);
+    v = self_exec(t.file("ok/data"), files);
+    CHECK(v.kind == Kind::kDeny);
+    CHECK(v.error == ENOEXEC);
+    REQUIRE(::mkfifo(t.file("ok/fifo").c_str(), 0755) == 0);
+    v = self_exec(t.file("ok/fifo"), files);  // not opened: it would block
+    CHECK(v.kind == Kind::kDeny);
+    CHECK(v.error == EACCES);
+  }
+  SECTION("through an fd") {
+    test::write_file(t.file("ok/bad"), "#!" + t.file("out/interp") + "\n", 0755);
+    UniqueFd fd(::open(t.file("ok/bad").c_str(), O_RDONLY | O_CLOEXEC));
+    const Resolved r = resolve_fd(static_cast<pid_t>(::syscall(SYS_gettid)), ::getpid(), fd.get());
+    REQUIRE(r.error == 0);
+    CHECK(r.path == t.file("ok/bad"));
+    ExecVerdict v = check_exec(static_cast<pid_t>(::syscall(SYS_gettid)), ::getpid(), r,
+                               "/dev/fd/" + std::to_string(fd.get()), files, false);
+    CHECK(v.kind == Kind::kViolation);
+    CHECK(v.path == t.file("out/interp"));
+  }
+}
+
+TEST_CASE("an fd is named by its file, and pipes and deleted files by none", "[policy][fd]") {
+  TempDir t;
+  const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  test::write_file(t.file("f"), "f");
+  UniqueFd file(::open(t.file("f").c_str(), O_RDONLY | O_CLOEXEC));
+  CHECK(resolve_fd(tid, ::getpid(), file.get()).path == t.file("f"));
+  CHECK_FALSE(resolve_fd(tid, ::getpid(), file.get()).not_a_file);
+  char cwd[PATH_MAX];
+  REQUIRE(::getcwd(cwd, sizeof cwd) != nullptr);
+  CHECK(resolve_fd(tid, ::getpid(), AT_FDCWD).path == cwd);
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  UniqueFd rd(p[0]), wr(p[1]);
+  const Resolved pipe = resolve_fd(tid, ::getpid(), rd.get());
+  CHECK(pipe.not_a_file);
+  CHECK(pipe.path.starts_with("pipe:["));
+  test::write_file(t.file("gone"), "x");
+  UniqueFd gone(::open(t.file("gone").c_str(), O_RDONLY | O_CLOEXEC));
+  ::unlink(t.file("gone").c_str());
+  CHECK(resolve_fd(tid, ::getpid(), gone.get()).not_a_file);
+  CHECK(resolve_fd(tid, ::getpid(), 4000).error == EBADF);
+}
+
+TEST_CASE("/proc/self/fd/N reopens the fd only within its own mode", "[policy][fd]") {
+  TempDir t;
+  test::write_file(t.file("in"), "input");
+  UniqueFd in(::open(t.file("in").c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd out(::open(t.file("out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd both(::open(t.file("in").c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd dir(::open(t.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd path(::open(t.file("in").c_str(), O_PATH | O_CLOEXEC));
+  int p[2];
+  REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  UniqueFd rd(p[0]), wr(p[1]);
+  FileSets none;
+  auto reopen = [&](int fd, int flags, const FileSets& files, const char* how = "/proc/self/fd/") {
+    const Resolved r = self_resolve(AT_FDCWD, how + std::to_string(fd));
+    REQUIRE(r.fd == fd);
+    return fd_reopen_error(r, static_cast<std::uint64_t>(flags), files);
+  };
+  CHECK(reopen(in.get(), O_RDONLY, none) == 0);
+  CHECK(reopen(in.get(), O_RDONLY, none, "/dev/fd/") == 0);
+  CHECK(reopen(in.get(), O_RDONLY, none, "/proc/thread-self/fd/") == 0);
+  CHECK(reopen(in.get(), O_WRONLY, none) == EACCES);
+  CHECK(reopen(in.get(), O_RDWR, none) == EACCES);
+  CHECK(reopen(in.get(), O_RDONLY | O_TRUNC, none) == EACCES);
+  CHECK(reopen(out.get(), O_WRONLY, none) == 0);
+  CHECK(reopen(out.get(), O_RDONLY, none) == EACCES);
+  // O_TRUNC and O_CREAT on a regular file: only one the sets let the program write.
+  CHECK(reopen(out.get(), O_WRONLY | O_TRUNC, none) == EACCES);
+  CHECK(reopen(out.get(), O_WRONLY | O_CREAT, none) == EACCES);
+  CHECK(reopen(both.get(), O_RDWR | O_TRUNC, none) == EACCES);
+  FileSets out_writable;
+  out_writable.writable.add(t.file("out"));
+  CHECK(reopen(out.get(), O_WRONLY | O_TRUNC | O_CREAT, out_writable) == 0);
+  CHECK(reopen(both.get(), O_RDWR, none) == 0);
+  // A pipe is not truncated: its mode is all that counts.
+  CHECK(reopen(wr.get(), O_WRONLY | O_TRUNC | O_CREAT, none) == 0);
+  CHECK(reopen(rd.get(), O_RDONLY, none) == 0);
+  CHECK(reopen(rd.get(), O_WRONLY, none) == EACCES);
+  CHECK(reopen(dir.get(), O_RDONLY, none) == EACCES);
+  CHECK(reopen(path.get(), O_RDONLY, none) == EACCES);
+  CHECK(reopen(3999, O_RDONLY, none) == ENOENT);
 }

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -18,7 +19,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,6 +69,147 @@ static void* open_forever(void* unused) {
     if (fd >= 0) close(fd);
   }
   return NULL;
+}
+
+// The directory of `path`, opened as a dirfd (for the *at forms); `base` gets its last component.
+static int dir_of(const char* path, char* base, size_t size) {
+  char copy[4096];
+  snprintf(copy, sizeof copy, "%s", path);
+  snprintf(base, size, "%s", basename(copy));
+  snprintf(copy, sizeof copy, "%s", path);
+  return open(dirname(copy), O_RDONLY | O_DIRECTORY);
+}
+
+// fs OP FILE [DST]: one operation on a file's name or metadata, by every form the kernel takes
+// (path, dirfd, AT_EMPTY_PATH, NULL path, fd); prints "OP ret=..." or "OP err=...". A hard link
+// that succeeds is written through, as an escape would.
+static int fs_op(const char* op, const char* file, const char* dst) {
+  static const struct timespec ts[2] = {{1, 0}, {1, 0}};
+  static const struct timeval tv[2] = {{1, 0}, {1, 0}};
+  const uid_t uid = 65534;
+  const gid_t gid = 65534;
+  char base[4096];
+  long r = -1;
+  // The fd forms act on an fd of the file; /dev/null opens for writing, anything else reading.
+  const int fd = strncmp(op, "readlink", 8) == 0  ? -1
+                 : strcmp(file, "/dev/null") == 0 ? open(file, O_WRONLY)
+                                                  : open(file, O_RDONLY);
+  if (strcmp(op, "unlink") == 0) {
+    r = unlink(file);
+  } else if (strcmp(op, "unlinkat") == 0) {
+    r = unlinkat(dir_of(file, base, sizeof base), base, 0);
+  } else if (strcmp(op, "rename") == 0) {
+    r = rename(file, dst);
+  } else if (strcmp(op, "rename-over") == 0) {  // dst replaces file
+    r = rename(dst, file);
+  } else if (strcmp(op, "renameat2") == 0) {
+    r = syscall(SYS_renameat2, dir_of(file, base, sizeof base), base, AT_FDCWD, dst, 0);
+  } else if (strcmp(op, "exchange") == 0) {
+    r = syscall(SYS_renameat2, AT_FDCWD, file, AT_FDCWD, dst, 2 /* RENAME_EXCHANGE */);
+  } else if (strcmp(op, "chmod") == 0) {
+    r = chmod(file, 0600);
+  } else if (strcmp(op, "fchmodat") == 0) {
+    r = syscall(SYS_fchmodat, dir_of(file, base, sizeof base), base, 0600);
+  } else if (strcmp(op, "fchmodat2-empty") == 0) {
+    r = syscall(452 /* fchmodat2 */, fd, "", 0600, AT_EMPTY_PATH);
+  } else if (strcmp(op, "fchmodat2-null") == 0) {
+    r = syscall(452 /* fchmodat2 */, fd, NULL, 0600, AT_EMPTY_PATH);
+  } else if (strcmp(op, "fchmod") == 0) {
+    r = fchmod(fd, 0600);
+  } else if (strcmp(op, "chown") == 0) {
+    r = chown(file, uid, gid);
+  } else if (strcmp(op, "lchown") == 0) {
+    r = lchown(file, uid, gid);
+  } else if (strcmp(op, "fchownat") == 0) {
+    r = fchownat(dir_of(file, base, sizeof base), base, uid, gid, 0);
+  } else if (strcmp(op, "fchownat-empty") == 0) {
+    r = syscall(SYS_fchownat, fd, "", uid, gid, AT_EMPTY_PATH);
+  } else if (strcmp(op, "fchownat-null") == 0) {
+    r = syscall(SYS_fchownat, fd, NULL, uid, gid, AT_EMPTY_PATH);
+  } else if (strcmp(op, "fchown") == 0) {
+    r = fchown(fd, uid, gid);
+  } else if (strcmp(op, "utimes") == 0) {
+    r = utimes(file, tv);
+  } else if (strcmp(op, "utimensat") == 0) {
+    r = syscall(SYS_utimensat, AT_FDCWD, file, ts, 0);
+  } else if (strcmp(op, "utimensat-dirfd") == 0) {
+    r = syscall(SYS_utimensat, dir_of(file, base, sizeof base), base, ts, 0);
+  } else if (strcmp(op, "utimensat-null") == 0) {
+    r = syscall(SYS_utimensat, fd, NULL, ts, 0);
+  } else if (strcmp(op, "utimensat-empty") == 0) {
+    r = syscall(SYS_utimensat, fd, "", ts, AT_EMPTY_PATH);
+  } else if (strcmp(op, "futimesat-null") == 0) {
+    r = syscall(SYS_futimesat, fd, NULL, tv);
+  } else if (strcmp(op, "link") == 0) {
+    r = link(file, dst);
+  } else if (strcmp(op, "linkat-follow") == 0) {
+    r = linkat(AT_FDCWD, file, AT_FDCWD, dst, AT_SYMLINK_FOLLOW);
+  } else if (strcmp(op, "linkat-empty") == 0) {
+    r = linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH);
+  } else if (strcmp(op, "linkat-null") == 0) {
+    r = syscall(SYS_linkat, fd, NULL, AT_FDCWD, dst, AT_EMPTY_PATH);
+  } else if (strcmp(op, "mkdir") == 0) {
+    r = mkdir(file, 0755);
+  } else if (strcmp(op, "rmdir") == 0) {
+    r = rmdir(file);
+  } else if (strcmp(op, "mknod") == 0) {
+    r = mknod(file, S_IFIFO | 0644, 0);
+  } else if (strcmp(op, "symlink") == 0) {
+    r = symlink("/etc/passwd", file);
+  } else if (strcmp(op, "readlinkat-empty") == 0) {  // the link an O_PATH fd refers to
+    char buf[4096];
+    r = readlinkat(open(file, O_PATH | O_NOFOLLOW), "", buf, sizeof buf);
+  } else if (strcmp(op, "truncate") == 0) {
+    r = truncate(file, 0);
+  } else {
+    printf("unknown fs op %s\n", op);
+    return 100;
+  }
+  result(op, r);
+  if (r == 0 && strncmp(op, "link", 4) == 0) {
+    int w = open(dst, O_WRONLY | O_TRUNC);
+    if (w >= 0 && write(w, "ESCAPED\n", 8) == 8) say("ESCAPED wrote through the new link");
+  }
+  return 0;
+}
+
+// fs-pipe OP: fchmod/fchown/fchmodat2/utimensat/linkat of a pipe, which has no name to check.
+static int fs_pipe(const char* op, const char* dst) {
+  int p[2];
+  if (pipe(p) != 0) return 101;
+  static const struct timespec ts[2] = {{1, 0}, {1, 0}};
+  long r = -1;
+  if (strcmp(op, "fchmod") == 0) r = fchmod(p[0], 0600);
+  if (strcmp(op, "fchmodat2-empty") == 0) r = syscall(452, p[0], "", 0600, AT_EMPTY_PATH);
+  if (strcmp(op, "utimensat-null") == 0) r = syscall(SYS_utimensat, p[0], NULL, ts, 0);
+  if (strcmp(op, "linkat-empty") == 0) r = linkat(p[0], "", AT_FDCWD, dst, AT_EMPTY_PATH);
+  result(op, r);
+  return 0;
+}
+
+// reopen PATH MODE: open PATH (e.g. /proc/self/fd/0) with r, w, rw, rt (O_RDONLY|O_TRUNC),
+// wct (O_WRONLY|O_CREAT|O_TRUNC) or wa (O_WRONLY|O_APPEND); what opens for writing is written.
+static int reopen(const char* path, const char* mode) {
+  int flags = O_RDONLY;
+  if (strcmp(mode, "w") == 0) flags = O_WRONLY;
+  if (strcmp(mode, "rw") == 0) flags = O_RDWR;
+  if (strcmp(mode, "rt") == 0) flags = O_RDONLY | O_TRUNC;
+  if (strcmp(mode, "wct") == 0) flags = O_WRONLY | O_CREAT | O_TRUNC;
+  if (strcmp(mode, "wa") == 0) flags = O_WRONLY | O_APPEND;
+  int fd = open(path, flags, 0644);
+  result("reopen", fd);
+  if (fd >= 0 && (flags & O_ACCMODE) != O_RDONLY && write(fd, "written\n", 8) != 8)
+    say("write failed");
+  if (fd >= 0 && (flags & O_ACCMODE) == O_RDONLY) {
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n >= 0) {
+      buf[n] = 0;
+      printf("read: %s", buf);
+      fflush(stdout);
+    }
+  }
+  return 0;
 }
 
 int main(int argc, char** argv) {
@@ -308,6 +452,22 @@ int main(int argc, char** argv) {
     execv("/proc/self/exe", args);
     result("execve", -1);
     return 0;
+  }
+  if (strcmp(mode, "fs") == 0 && argc > 3) return fs_op(argv[2], argv[3], argc > 4 ? argv[4] : "");
+  if (strcmp(mode, "fs-pipe") == 0 && argc > 2) return fs_pipe(argv[2], argc > 3 ? argv[3] : "");
+  if (strcmp(mode, "reopen") == 0 && argc > 3) return reopen(argv[2], argv[3]);
+  // Run as a #! interpreter: argv is [interpreter, "as-interpreter", script, ...].
+  if (strcmp(mode, "as-interpreter") == 0) {
+    printf("ran as the interpreter of %s\n", arg);
+    return 0;
+  }
+  // fexec PATH ARGS...: execveat(fd, "", AT_EMPTY_PATH), as fexecve.
+  if (strcmp(mode, "fexec") == 0 && argc > 2) {
+    int fd = open(arg, O_RDONLY);
+    extern char** environ;
+    syscall(SYS_execveat, fd, "", argv + 2, environ, AT_EMPTY_PATH);
+    result("execveat", -1);
+    return 1;
   }
   // Threads racing exit_group against each other's traced syscalls: not a violation.
   if (strcmp(mode, "exit-race") == 0) {

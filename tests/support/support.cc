@@ -1,14 +1,17 @@
 #include "support/support.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -48,6 +51,35 @@ bool ia32_available() {
 std::string testprog() { return TRACEBOX_TESTPROG; }
 std::string testprog_static() { return TRACEBOX_TESTPROG_STATIC; }
 std::string tracee() { return TRACEBOX_TRACEE; }
+
+bool copy_with_interpreter(const std::string& src, const std::string& dst,
+                           const std::string& interpreter, std::string& why) {
+  std::string elf = read_file(src);
+  if (elf.size() < sizeof(Elf64_Ehdr) || elf.compare(0, SELFMAG, ELFMAG) != 0 ||
+      elf[EI_CLASS] != ELFCLASS64) {
+    why = src + " is not a 64-bit ELF";
+    return false;
+  }
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, elf.data(), sizeof eh);
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    const std::size_t at = eh.e_phoff + i * sizeof ph;
+    if (at + sizeof ph > elf.size()) break;
+    std::memcpy(&ph, elf.data() + at, sizeof ph);
+    if (ph.p_type != PT_INTERP) continue;
+    if (interpreter.size() + 1 > ph.p_filesz || ph.p_offset + ph.p_filesz > elf.size()) {
+      why = "the new interpreter's path is longer than " + std::to_string(ph.p_filesz - 1);
+      return false;
+    }
+    std::fill_n(elf.begin() + static_cast<long>(ph.p_offset), ph.p_filesz, '\0');
+    std::copy(interpreter.begin(), interpreter.end(), elf.begin() + static_cast<long>(ph.p_offset));
+    write_file(dst, elf, 0755);
+    return true;
+  }
+  why = src + " has no PT_INTERP";
+  return false;
+}
 
 std::vector<int> open_fds() {
   std::vector<int> fds;
@@ -99,6 +131,12 @@ TempDir::TempDir() {
   if (::chmod(path_.c_str(), 0755) != 0 ||
       (is_root() && ::chown(path_.c_str(), kSandboxUid, kSandboxGid) != 0))
     throw std::runtime_error("cannot prepare " + path_);
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string tmpl = prefix + "XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
 }
 
 TempDir::~TempDir() {

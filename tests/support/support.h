@@ -61,6 +61,8 @@ void give_to_program(const std::string& path);
 class TempDir {
  public:
   TempDir();
+  // A directory named `prefix` + 6 random characters (a short path when one is needed).
+  explicit TempDir(const std::string& prefix);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -70,6 +72,12 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A copy of the dynamic ELF `src` at `dst` (mode 0755) whose PT_INTERP names `interpreter`
+// instead of ld.so: the string is overwritten in place, so it must be no longer than the
+// original. Returns false (and a reason in `why`) when that cannot be done.
+bool copy_with_interpreter(const std::string& src, const std::string& dst,
+                           const std::string& interpreter, std::string& why);
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text, int mode = 0644);

@@ -21,11 +21,43 @@ bool FileSet::contains(std::string_view path) const {
     if (slash == std::string::npos || slash == 0) break;
     prefix.resize(slash + 1);
   }
+  // "/a/**" grants everything below /a: look for every proper ancestor (the root's is "/**").
+  std::string deep;
+  for (auto slash = path.find('/'); slash != std::string_view::npos;
+       slash = path.find('/', slash + 1)) {
+    deep.assign(path.substr(0, slash));
+    deep += "/**";
+    if (entries_.count(deep) != 0) return true;
+  }
   // "/a/b/*" grants the direct children of /a/b.
   auto slash = path.rfind('/');
   std::string parent_star(path.substr(0, slash == 0 ? 1 : slash));
   parent_star += parent_star == "/" ? "*" : "/*";
   return entries_.count(parent_star) != 0;
+}
+
+bool FileSet::covers_below(std::string_view path) const {
+  if (entries_.empty() || path.empty()) return false;
+  // `path` itself and each ancestor: "/a/" (not for the root, whose "/" is itself alone) and
+  // "/a/**" ("/**" for the root).
+  std::string dir(path);
+  for (;;) {
+    if (dir != "/" && entries_.count(dir + "/") != 0) return true;
+    if (entries_.count(dir == "/" ? std::string("/**") : dir + "/**") != 0) return true;
+    if (dir == "/") return false;
+    const auto slash = dir.rfind('/');
+    dir.resize(slash == 0 ? 1 : slash);
+  }
+}
+
+bool FileSet::has_entry_below(std::string_view path) const {
+  const std::string prefix = path == "/" ? std::string("/") : std::string(path) + "/";
+  for (const auto& e : entries_) {
+    if (e.size() <= prefix.size() || e.compare(0, prefix.size(), prefix) != 0) continue;
+    if (e.size() == prefix.size() + 2 && e.ends_with("**")) continue;  // "/p/**": covers_below
+    return true;
+  }
+  return false;
 }
 
 std::string_view to_string(Access access) {
@@ -36,6 +68,8 @@ std::string_view to_string(Access access) {
       return "read";
     case Access::kWrite:
       return "write";
+    case Access::kName:
+      return "names";
   }
   return "?";
 }
@@ -52,11 +86,37 @@ bool leads_to(const FileSet& set, std::string_view dir) {
 }  // namespace
 
 bool FileSets::allows(Access access, std::string_view path) const {
+  if (access == Access::kName) return names.contains(path);
   if (writable.contains(path)) return true;
   if (access == Access::kWrite) return false;
   if (readable.contains(path)) return true;
   if (access == Access::kRead) return false;
-  return statable.contains(path) || leads_to(readable, path) || leads_to(writable, path);
+  return statable.contains(path) || names.contains(path) || leads_to(readable, path) ||
+         leads_to(writable, path) || leads_to(names, path);
+}
+
+std::optional<Access> FileSets::gained(std::string_view from, std::string_view to,
+                                       bool directory) const {
+  for (Access a : {Access::kRead, Access::kWrite, Access::kName})
+    if (allows(a, to) && !allows(a, from)) return a;
+  if (!directory) return std::nullopt;
+  // A directory takes its whole tree along: below `to`, what the tree entries at `to` and above
+  // grant must already be granted below `from`, and no entry may name something below `to` (it
+  // could grant more to one file of the tree than it had).
+  struct Grant {
+    Access access;
+    const FileSet* a;
+    const FileSet* b;
+  };
+  for (const Grant& g :
+       {Grant{Access::kRead, &readable, &writable}, Grant{Access::kWrite, &writable, &writable},
+        Grant{Access::kName, &names, &names}}) {
+    if (g.a->has_entry_below(to) || g.b->has_entry_below(to)) return g.access;
+    const bool to_covered = g.a->covers_below(to) || g.b->covers_below(to);
+    const bool from_covered = g.a->covers_below(from) || g.b->covers_below(from);
+    if (to_covered && !from_covered) return g.access;
+  }
+  return std::nullopt;
 }
 
 namespace {
@@ -65,6 +125,7 @@ using K = PathSyscall::Kind;
 constexpr Access R = Access::kRead;
 constexpr Access W = Access::kWrite;
 constexpr Access S = Access::kStat;
+constexpr Access N = Access::kName;
 
 PathOperand op(int dirfd, int path, Access a, bool follow, int flags = -1) {
   PathOperand o;
@@ -77,16 +138,27 @@ PathOperand op(int dirfd, int path, Access a, bool follow, int flags = -1) {
 }
 
 PathOperand link_source() {
-  PathOperand o = op(0, 1, W, false, 4);  // linkat follows only with AT_SYMLINK_FOLLOW
+  PathOperand o = op(0, 1, N, false, 4);  // linkat follows only with AT_SYMLINK_FOLLOW
   o.at_follow = true;
   return o;
 }
 
-PathOperand utimens() {
-  PathOperand o = op(0, 1, W, true, 3);
+// utimensat(fd, NULL, times, 0) and futimesat(fd, NULL, times) act on the fd itself.
+PathOperand fd_or_path(int dirfd, int path, int flags) {
+  PathOperand o = op(dirfd, path, N, true, flags);
   o.null_ok = true;
   return o;
 }
+
+// readlinkat(fd, "", ...) reads the link an O_PATH|O_NOFOLLOW fd refers to (no flag needed).
+PathOperand readlinkat_path() {
+  PathOperand o = op(0, 1, S, false);
+  o.empty_ok = true;
+  return o;
+}
+
+// fchmod(fd, ...) and the like: the operand is the fd.
+PathOperand fd_itself() { return op(0, -1, N, true); }
 
 std::vector<PathSyscall> make_table() {
   std::vector<PathSyscall> t = {
@@ -97,39 +169,50 @@ std::vector<PathSyscall> make_table() {
       // readlink only returns where a link points (EINVAL for anything else): metadata, as
       // stat. glibc's realpath() calls it on every ancestor of a path.
       {"readlink", K::kPlain, -1, {op(-1, 0, S, false)}},
-      {"readlinkat", K::kPlain, -1, {op(0, 1, S, false)}},
-      {"unlink", K::kPlain, -1, {op(-1, 0, W, false)}},
-      {"unlinkat", K::kPlain, -1, {op(0, 1, W, false)}},
-      {"rmdir", K::kPlain, -1, {op(-1, 0, W, false)}},
-      {"mkdir", K::kPlain, -1, {op(-1, 0, W, false)}},
-      {"mkdirat", K::kPlain, -1, {op(0, 1, W, false)}},
-      {"mknod", K::kPlain, -1, {op(-1, 0, W, false)}},
-      {"mknodat", K::kPlain, -1, {op(0, 1, W, false)}},
+      {"readlinkat", K::kPlain, -1, {readlinkat_path()}},
+      // Directory entries: names, never write (write is the contents).
+      {"unlink", K::kPlain, -1, {op(-1, 0, N, false)}},
+      {"unlinkat", K::kPlain, -1, {op(0, 1, N, false)}},
+      {"rmdir", K::kPlain, -1, {op(-1, 0, N, false)}},
+      {"mkdir", K::kPlain, -1, {op(-1, 0, N, false)}},
+      {"mkdirat", K::kPlain, -1, {op(0, 1, N, false)}},
+      {"mknod", K::kPlain, -1, {op(-1, 0, N, false)}},
+      {"mknodat", K::kPlain, -1, {op(0, 1, N, false)}},
       // symlink(target, linkpath), symlinkat(target, newdirfd, linkpath): the target is only
       // text stored in the link; it is checked when something is opened through it.
-      {"symlink", K::kPlain, -1, {op(-1, 1, W, false)}},
-      {"symlinkat", K::kPlain, -1, {op(1, 2, W, false)}},
-      // A hard link gives a new name to an inode: both names must be writable.
-      {"link", K::kPlain, -1, {op(-1, 0, W, false), op(-1, 1, W, false)}},
-      {"linkat", K::kPlain, -1, {link_source(), op(2, 3, W, false)}},
-      {"rename", K::kPlain, -1, {op(-1, 0, W, false), op(-1, 1, W, false)}},
-      {"renameat", K::kPlain, -1, {op(0, 1, W, false), op(2, 3, W, false)}},
-      {"renameat2", K::kPlain, -1, {op(0, 1, W, false), op(2, 3, W, false)}},
-      {"chmod", K::kPlain, -1, {op(-1, 0, W, true)}},
-      {"fchmodat", K::kPlain, -1, {op(0, 1, W, true)}},
-      {"fchmodat2", K::kPlain, -1, {op(0, 1, W, true, 3)}},
-      {"chown", K::kPlain, -1, {op(-1, 0, W, true)}},
-      {"chown32", K::kPlain, -1, {op(-1, 0, W, true)}},
-      {"lchown", K::kPlain, -1, {op(-1, 0, W, false)}},
-      {"lchown32", K::kPlain, -1, {op(-1, 0, W, false)}},
-      {"fchownat", K::kPlain, -1, {op(0, 1, W, true, 4)}},
+      {"symlink", K::kPlain, -1, {op(-1, 1, N, false)}},
+      {"symlinkat", K::kPlain, -1, {op(1, 2, N, false)}},
+      // A hard link gives a new name to an inode: both names are names operations, and the new
+      // name may not grant more than the old one (a read-only file linked into a writable
+      // directory would become writable).
+      {"link", K::kLink, -1, {op(-1, 0, N, false), op(-1, 1, N, false)}},
+      {"linkat", K::kLink, -1, {link_source(), op(2, 3, N, false)}},
+      {"rename", K::kRename, -1, {op(-1, 0, N, false), op(-1, 1, N, false)}},
+      {"renameat", K::kRename, -1, {op(0, 1, N, false), op(2, 3, N, false)}},
+      {"renameat2", K::kRename, 4, {op(0, 1, N, false), op(2, 3, N, false)}},
+      // Metadata: names.
+      {"chmod", K::kPlain, -1, {op(-1, 0, N, true)}},
+      {"fchmodat", K::kPlain, -1, {op(0, 1, N, true)}},
+      {"fchmodat2", K::kPlain, -1, {op(0, 1, N, true, 3)}},
+      {"chown", K::kPlain, -1, {op(-1, 0, N, true)}},
+      {"chown32", K::kPlain, -1, {op(-1, 0, N, true)}},
+      {"lchown", K::kPlain, -1, {op(-1, 0, N, false)}},
+      {"lchown32", K::kPlain, -1, {op(-1, 0, N, false)}},
+      {"fchownat", K::kPlain, -1, {op(0, 1, N, true, 4)}},
+      {"utime", K::kPlain, -1, {op(-1, 0, N, true)}},
+      {"utimes", K::kPlain, -1, {op(-1, 0, N, true)}},
+      {"futimesat", K::kPlain, -1, {fd_or_path(0, 1, -1)}},
+      {"utimensat", K::kPlain, -1, {fd_or_path(0, 1, 3)}},
+      {"utimensat_time64", K::kPlain, -1, {fd_or_path(0, 1, 3)}},
+      // The same through an fd: the fd's file, by the name /proc shows for it.
+      {"fchmod", K::kPlain, -1, {fd_itself()}},
+      {"fchown", K::kPlain, -1, {fd_itself()}},
+      {"fchown32", K::kPlain, -1, {fd_itself()}},
+      {"fsetxattr", K::kPlain, -1, {fd_itself()}},
+      {"fremovexattr", K::kPlain, -1, {fd_itself()}},
+      // Contents: write.
       {"truncate", K::kPlain, -1, {op(-1, 0, W, true)}},
       {"truncate64", K::kPlain, -1, {op(-1, 0, W, true)}},
-      {"utime", K::kPlain, -1, {op(-1, 0, W, true)}},
-      {"utimes", K::kPlain, -1, {op(-1, 0, W, true)}},
-      {"futimesat", K::kPlain, -1, {op(0, 1, W, true)}},
-      {"utimensat", K::kPlain, -1, {utimens()}},
-      {"utimensat_time64", K::kPlain, -1, {utimens()}},
       {"access", K::kPlain, -1, {op(-1, 0, S, true)}},
       {"faccessat", K::kPlain, -1, {op(0, 1, S, true)}},
       {"faccessat2", K::kPlain, -1, {op(0, 1, S, true, 3)}},
@@ -142,8 +225,9 @@ std::vector<PathSyscall> make_table() {
       {"newfstatat", K::kPlain, -1, {op(0, 1, S, true, 3)}},
       {"fstatat64", K::kPlain, -1, {op(0, 1, S, true, 3)}},
       {"statx", K::kPlain, -1, {op(0, 1, S, true, 2)}},
-      {"execve", K::kPlain, -1, {op(-1, 0, R, true)}},
-      {"execveat", K::kPlain, -1, {op(0, 1, R, true, 4)}},
+      // What the kernel runs is checked too: #! interpreters, PT_INTERP, the ELF's ABI.
+      {"execve", K::kExec, -1, {op(-1, 0, R, true)}},
+      {"execveat", K::kExec, -1, {op(0, 1, R, true, 4)}},
       {"chdir", K::kPlain, -1, {op(-1, 0, S, true)}},
       {"chroot", K::kPlain, -1, {op(-1, 0, W, true)}},
   };

@@ -53,6 +53,40 @@ std::string join(const std::string& dir, std::string_view name) {
   return out;
 }
 
+// /proc/<tgid> is named /proc/self, as policies write it.
+std::string proc_view(const std::string& path, pid_t tgid) {
+  const std::string own = "/proc/" + std::to_string(tgid);
+  if (path == own) return "/proc/self";
+  if (path.starts_with(own + "/")) return "/proc/self" + path.substr(own.size());
+  return path;
+}
+
+// A file descriptor number as /proc writes it ("0", "17"), or -1.
+int fd_number(std::string_view s) {
+  // The kernel's fd names have no leading zeros ("00" is no fd).
+  if (!all_digits(s) || s.size() > 9 || (s.size() > 1 && s[0] == '0')) return -1;
+  return std::atoi(std::string(s).c_str());
+}
+
+// The first line of `path` starting with `key`, without the key; "" when there is none.
+std::string field(const std::string& path, std::string_view key) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char buf[4096];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return {};
+  std::string_view text(buf, static_cast<std::size_t>(n));
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    if (line.starts_with(key)) return std::string(line.substr(key.size()));
+    if (nl == std::string_view::npos) break;
+    text.remove_prefix(nl + 1);
+  }
+  return {};
+}
+
 // Entries of a /proc/<pid> (or task/<tid>) directory that open memory, other files, namespaces
 // or another root: never through the file policy.
 bool refused_proc_entry(std::string_view entry) {
@@ -122,6 +156,16 @@ class Walker {
         }
       }
       std::string next = join(cur, c);
+      // /proc/self/fd/N and /proc/thread-self/fd/N, followed as the last component: the kernel
+      // reopens the task's fd N (what /dev/stdin and /dev/fd/N lead to). Whether that is allowed
+      // is fd_reopen_error()'s to say; the path goes no further.
+      if (const int fd = todo.size() == 1 ? fd_number(todo.back()) : -1;
+          fd >= 0 && follow_last && !trailing_slash && is_own_fd_dir(next)) {
+        r.path = view(join(next, todo.back()));
+        r.fd = fd;
+        r.fd_table = next.substr(0, next.size() - 3);  // the tracer's /proc/<tgid>[/task/<tid>]
+        return r;
+      }
       if (proc_refused(next)) {
         r.path = next;
         r.proc_refused = true;
@@ -151,6 +195,7 @@ class Walker {
       cur = std::move(next);
     }
     r.path = view(cur);
+    r.host = host(cur);
     return r;
   }
 
@@ -216,18 +261,19 @@ class Walker {
     return parts.size() > i && refused_proc_entry(parts[i]);
   }
 
+  // The fd directory of the process (/proc/<tgid>/fd) or of the calling thread
+  // (/proc/<tgid>/task/<tid>/fd): what /proc/self/fd and /proc/thread-self/fd walk to.
+  bool is_own_fd_dir(const std::string& path) const {
+    const std::string own = "/proc/" + std::to_string(tgid_);
+    return path == own + "/fd" || path == own + "/task/" + std::to_string(tid_) + "/fd";
+  }
+
   // A thread of the tracee's own process.
   bool own_task(pid_t pid) const {
     return pid == tgid_ || pid == tid_ || ::syscall(SYS_tgkill, tgid_, pid, 0) == 0;
   }
 
-  // /proc/<tgid> is named /proc/self, as policies write it.
-  std::string view(const std::string& path) const {
-    const std::string own = "/proc/" + std::to_string(tgid_);
-    if (path == own) return "/proc/self";
-    if (path.starts_with(own + "/")) return "/proc/self" + path.substr(own.size());
-    return path;
-  }
+  std::string view(const std::string& path) const { return proc_view(path, tgid_); }
 
   pid_t tid_;
   pid_t tgid_;
@@ -243,6 +289,63 @@ Resolved resolve(pid_t tid, pid_t tgid, int dirfd, std::string_view path, bool f
     return r;
   }
   return Walker(tid, tgid).run(dirfd, path, follow_last);
+}
+
+Resolved resolve_fd(pid_t tid, pid_t tgid, int fd) {
+  Resolved r;
+  const std::string link = fd == AT_FDCWD
+                               ? "/proc/" + std::to_string(tid) + "/cwd"
+                               : "/proc/" + std::to_string(tid) + "/fd/" + std::to_string(fd);
+  std::string target;
+  if (fd < 0 && fd != AT_FDCWD) {
+    r.error = EBADF;
+    return r;
+  }
+  if (int err = read_link(link, target); err != 0) {
+    r.error = fd == AT_FDCWD ? err : EBADF;
+    return r;
+  }
+  // pipe:[N], socket:[N], anon_inode:[eventfd], /memfd:x (deleted), a deleted file: no name
+  // the file sets could grant.
+  if (target.empty() || target[0] != '/' || target.ends_with(" (deleted)")) {
+    r.path = target;
+    r.not_a_file = true;
+    return r;
+  }
+  r.path = proc_view(target, tgid);
+  r.host = link;  // opening the magic link from the tracer reaches the same file
+  return r;
+}
+
+int fd_reopen_error(const Resolved& r, std::uint64_t open_flags, const FileSets& files) {
+  const std::string n = std::to_string(r.fd);
+  // The fd's own open flags, in octal ("flags:\t0100002"): its access mode and O_PATH.
+  const std::string flags_text = field(r.fd_table + "/fdinfo/" + n, "flags:");
+  if (flags_text.empty()) return ENOENT;  // no such fd (the kernel says the same)
+  const unsigned long fd_flags = std::strtoul(flags_text.c_str(), nullptr, 8);
+  struct stat st {};
+  if (::stat((r.fd_table + "/fd/" + n).c_str(), &st) != 0) return ENOENT;
+  if (S_ISDIR(st.st_mode)) return EACCES;       // a directory fd reopened is a walk from it
+  if ((fd_flags & O_PATH) != 0) return EACCES;  // an O_PATH fd was opened for no access
+  const unsigned long fd_mode = fd_flags & O_ACCMODE;
+  const bool fd_reads = fd_mode == O_RDONLY || fd_mode == O_RDWR;
+  const bool fd_writes = fd_mode == O_WRONLY || fd_mode == O_RDWR;
+  const std::uint64_t mode = open_flags & O_ACCMODE;
+  bool reads = (open_flags & O_PATH) != 0 || mode != O_WRONLY;
+  bool writes = (open_flags & O_PATH) == 0 && (mode != O_RDONLY || (open_flags & O_TRUNC) != 0);
+  if ((reads && !fd_reads) || (writes && !fd_writes)) return EACCES;
+  // O_TRUNC truncates, and O_CREAT asks to create: on a regular file, only one the program may
+  // write by the sets (a pipe, a terminal or /dev/null is not truncated).
+  if ((open_flags & O_PATH) == 0 && (open_flags & (O_TRUNC | O_CREAT)) != 0 &&
+      S_ISREG(st.st_mode)) {
+    std::string target;
+    if (read_link(r.fd_table + "/fd/" + n, target) != 0 || target.empty() || target[0] != '/' ||
+        target.ends_with(" (deleted)"))
+      return EACCES;
+    const std::string tgid = r.fd_table.substr(6, r.fd_table.find('/', 6) - 6);
+    if (!files.allows(Access::kWrite, proc_view(target, std::atoi(tgid.c_str())))) return EACCES;
+  }
+  return 0;
 }
 
 }  // namespace tracebox::tracer::policy
