@@ -452,8 +452,9 @@ class ScratchDev {
       unsigned minor;
     };
     for (Node n : {Node{"null", 3}, Node{"zero", 5}, Node{"random", 8}, Node{"urandom", 9}})
-      REQUIRE(::mknod(("/dev/" + std::string(n.name)).c_str(), S_IFCHR | 0666,
-                      makedev(1, n.minor)) == 0);
+      REQUIRE((::mknod(("/dev/" + std::string(n.name)).c_str(), S_IFCHR | 0666,
+                       makedev(1, n.minor)) == 0 &&
+               ::chmod(("/dev/" + std::string(n.name)).c_str(), 0666) == 0));  // past the umask
     for (int fd = 0; fd < 3; ++fd) {
       const char* names[] = {"stdin", "stdout", "stderr"};
       ::symlink(("/proc/self/fd/" + std::to_string(fd)).c_str(),
@@ -532,8 +533,12 @@ const std::vector<std::string> kNameOps = {
 
 // A hostile fs run: the work directory may be written and its entries renamed (as runprog
 // -add-writable gives it), `file`'s directory may be opened (the *at forms), `file` is readable.
+// It shows the tracer's file checks on their own: the program keeps the tests' user (root, in
+// the guard), so no permission check of the kernel's stands in for them.
 std::unique_ptr<Hostile> fs_run(const std::string& op, const std::string& file) {
   auto h = std::make_unique<Hostile>(std::vector<std::string>{"fs", op, file, std::string()});
+  h->spec.isolation.user.reset();
+  REQUIRE(::chown(h->work.path().c_str(), ::getuid(), ::getgid()) == 0);  // ours, then
   h->spec.process.args.back() = h->work.file("new");
   if (op == "rename-over" || op == "exchange") test::write_file(h->work.file("new"), "new");
   h->judge.allow.insert(h->judge.allow.end(), kNameSyscalls.begin(), kNameSyscalls.end());
@@ -837,7 +842,7 @@ TEST_CASE("an ELF whose interpreter (PT_INTERP) is outside the sets does not run
   Result r = h->run();
   INFO(r.error);
   CHECK(r.status == Status::kNormal);
-  CHECK(h->output() == "euid=" + std::to_string(::geteuid()) + "\n");
+  CHECK(h->output() == "euid=" + std::to_string(test::program_uid()) + "\n");
   // A file of no format the kernel knows fails as it would without a binfmt_misc rule.
   auto data = exec_run({}, s);
   test::write_file(data->work.file("data"), "MZ not an executable\n", 0755);
@@ -857,6 +862,7 @@ TEST_CASE("/dev/stdin reads the program's input, and no open reopens it for writ
   const FileState before = FileState::of(input);
   auto run = [&](const std::string& path, const std::string& mode) {
     auto h = std::make_unique<Hostile>(std::vector<std::string>{"reopen", path, mode});
+    test::give_to_program(h->work.file("stdout"));  // its output, its to reopen
     UniqueFd in(::open(input.c_str(), O_RDONLY | O_CLOEXEC));
     h->spec.process.files[0] = in.get();
     Result r = h->run();

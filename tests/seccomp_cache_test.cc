@@ -155,6 +155,8 @@ TEST_CASE("a file whose stored key differs is ignored", "[seccomp][cache]") {
   Cache c;
   // Another policy's whole entry, under this policy's file name (a hash collision).
   TempDir other;
+  // A cache directory of its own must be the effective user's (TempDir is the sandbox user's).
+  REQUIRE(::chown(other.path().c_str(), ::geteuid(), ::getegid()) == 0);
   REQUIRE(same(policy(Variant::kMoreRules).cache_dir(other.path()).build(),
                policy(Variant::kMoreRules).build()));
   const std::vector<std::string> names = entries(other.path());
@@ -264,6 +266,8 @@ TEST_CASE("symlinks and FIFOs in place of the file or the directory are ignored"
 
   // The directory a symlink to a trusted directory holding a decoy.
   TempDir real;
+  REQUIRE(::chown(real.path().c_str(), ::geteuid(), ::getegid()) ==
+          0);  // trusted, but for the link
   plant(real.path() + "/" + std::filesystem::path(c.file).filename().string(), c.decoy);
   const std::string link = c.t.file("link");
   REQUIRE(::symlink(real.path().c_str(), link.c_str()) == 0);

@@ -124,19 +124,15 @@ void give_to_program(const std::string& path) {
     throw std::runtime_error("cannot chown " + path);
 }
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/tracebox-test-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = tmpl;
-  if (::chmod(path_.c_str(), 0755) != 0 ||
-      (is_root() && ::chown(path_.c_str(), kSandboxUid, kSandboxGid) != 0))
-    throw std::runtime_error("cannot prepare " + path_);
-}
+TempDir::TempDir() : TempDir("/tmp/tracebox-test-") {}
 
 TempDir::TempDir(const std::string& prefix) {
   std::string tmpl = prefix + "XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = tmpl;
+  if (::chmod(path_.c_str(), 0755) != 0 ||
+      (is_root() && ::chown(path_.c_str(), kSandboxUid, kSandboxGid) != 0))
+    throw std::runtime_error("cannot prepare " + path_);
 }
 
 TempDir::~TempDir() {
