@@ -687,9 +687,7 @@ void Session::on_seccomp(Task& task) {
       break;
     }
     case seccomp::kTagViolation:
-      d = Decision::kill((info.name == "clone" && (s.args[0] & CLONE_UNTRACED) != 0)
-                             ? std::string("clone with CLONE_UNTRACED would escape the tracer")
-                             : fmt::format("{} is forbidden by the policy", display()));
+      d = Decision::kill(seccomp::violation_reason(display(), s.arch, s.args));
       break;
     case seccomp::kTagBadArch:
       d = Decision::kill(
