@@ -401,7 +401,7 @@ TEST_CASE("argument rules: make_policy gives each allowed syscall its refused mo
   CHECK(actions_of("futex") == std::set<std::string>{"allow", "errno(ENOSYS)"});
   CHECK(actions_of("prlimit64") ==
         std::set<std::string>{"allow", "trace(4)", fmt::format("trace({})", kTagLimit)});
-  CHECK(actions_of("sched_getaffinity") == std::set<std::string>{"allow", "trace(4)"});
+  CHECK(actions_of("sched_getaffinity") == std::set<std::string>{"allow", "trace(7)"});
   // A budgeted syscall's allowed modes are counted; its refused ones are refused all the same.
   CHECK(actions_of("madvise") == std::set<std::string>{"trace(2)", "errno(EINVAL)", "trace(4)"});
   // clone's refused flags are the tracer's defaults, not the judge's.
@@ -486,15 +486,18 @@ TEST_CASE("argument rules: each refused mode, its verdict and its reason", "[pol
   CHECK(reason_of("prlimit64", {0xffffffff, RLIMIT_NOFILE, 0}) ==
         "prlimit64 of pid -1 would reach another process (only 0, the caller, is allowed)");
   CHECK(decide_arguments("setrlimit", {RLIMIT_CPU, 0x1000}).tag == kTagLimit);
-  // Pids: 0 only.
+  // Pids: 0 in the filter; another one is the tracer's check that it is the caller's own.
   CHECK(kind("sched_getaffinity", {0, 128, 0x1000}) == K::kAllow);
-  CHECK(reason_of("sched_setaffinity", {1, 128, 0x1000}) ==
-        "sched_setaffinity of pid 1 would reach another process (only 0, the caller, is allowed)");
+  const ArgumentVerdict other = decide_arguments("sched_setaffinity", {1, 128, 0x1000});
+  CHECK(other.kind == K::kCheck);
+  CHECK(other.tag == kTagSelf);
+  CHECK(other.pid_arg == 0);
+  CHECK(other.reason == "sched_setaffinity of pid 1 would reach another process (only the caller)");
   CHECK(kind("getpgid", {k4G}) == K::kAllow);  // pid_t: the low 32 bits
   CHECK(reason_of("setpriority", {PRIO_USER, 0, 10}) ==
         "setpriority for a whole user would reach every process of that user");
   CHECK(kind("setpriority", {PRIO_PROCESS, 0, 10}) == K::kAllow);
-  CHECK(kind("setpriority", {PRIO_PGRP, 7, 10}) == K::kViolation);
+  CHECK(decide_arguments("setpriority", {PRIO_PGRP, 7, 10}).pid_arg == 1);
   CHECK(reason_of("sched_setscheduler", {0, SCHED_FIFO, 0x1000}) ==
         "sched_setscheduler with a real-time policy would let the run starve the host's "
         "processes");

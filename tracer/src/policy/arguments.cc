@@ -72,9 +72,10 @@ using NodeP = std::shared_ptr<const Node>;
 struct Leaf {
   Kind kind = Kind::kAllow;
   int error = 0;
-  const char* reason = "";
+  const char* reason = "";  // kViolation; kCheck of kTagSelf: the reason if it is not the caller
   Detail detail = Detail::kNone;
   std::uint16_t tag = 0;
+  unsigned pid_arg = 0;  // kCheck of kTagSelf
 };
 
 // One case of a switch on the low 32 bits of an argument: a range of values (lo..hi), or a bit
@@ -145,11 +146,13 @@ std::uint32_t low32(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
 
 // ---- The table ----
 
-// pid-taking syscalls: only 0, the caller itself.
+// pid-taking syscalls: 0, the caller itself; another pid is the tracer's check (kTagSelf): the
+// caller's own pid or tid are the caller too (glibc's pthread_getattr_np asks for its thread's
+// affinity by tid), any other process is a violation.
 NodeP self_only(unsigned arg, NodeP then) {
   return on(arg, {is(0, std::move(then))},
-            violation("of pid {} would reach another process (only 0, the caller, is allowed)",
-                      Detail::kValue));
+            leaf({Kind::kCheck, 0, "of pid {} would reach another process (only the caller)",
+                  Detail::kValue, kTagSelf, arg}));
 }
 
 // A clock id (clock_gettime, clock_getres, clock_nanosleep). A negative id is a CPU clock that
@@ -346,7 +349,10 @@ const std::map<std::string_view, NodeP>& table() {
     m["madvise"] = madvise_rules();
     m["futex"] = m["futex_time64"] = futex_rules();
     // A limit of another process: pid 0 only. A new limit (not NULL): the tracer checks it.
-    m["prlimit64"] = self_only(0, if_zero(2, allow(), check(kTagLimit)));
+    m["prlimit64"] =
+        on(0, {is(0, if_zero(2, allow(), check(kTagLimit)))},
+           violation("of pid {} would reach another process (only 0, the caller, is allowed)",
+                     Detail::kValue));
     m["setrlimit"] = check(kTagLimit);
     for (const char* name :
          {"sched_getaffinity", "sched_setaffinity", "sched_getparam", "sched_setparam",
@@ -554,7 +560,8 @@ ArgumentVerdict decide_arguments(std::string_view syscall,
   v.kind = l.kind;
   v.error = l.error;
   v.tag = l.tag;
-  if (l.kind == Kind::kViolation) {
+  v.pid_arg = l.pid_arg;
+  if (*l.reason != '\0') {
     std::string reason = l.reason;
     const auto value = static_cast<std::int32_t>(switched);
     const std::int32_t detail = l.detail == Detail::kClockPid ? ~(value >> 3) : value;

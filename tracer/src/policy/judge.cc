@@ -15,6 +15,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <set>
 
 namespace tracebox::tracer::policy {
@@ -34,6 +35,20 @@ bool is_signal_syscall(std::string_view name) {
 bool open_follows(std::uint64_t flags) {
   if ((flags & O_NOFOLLOW) != 0) return false;
   return !((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0);
+}
+
+// Whether `pid` names the stopped thread or its process, as the tracer numbers them or as the
+// program does (the innermost numbers of NSpid/NStgid, when the run has a PID namespace).
+bool is_caller(const Context& ctx, pid_t pid) {
+  if (pid <= 0) return false;
+  if (pid == ctx.pid() || pid == ctx.tgid()) return true;
+  std::ifstream status("/proc/" + std::to_string(ctx.pid()) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (!line.starts_with("NSpid:") && !line.starts_with("NStgid:")) continue;
+    const auto last = line.find_last_of(" \t");
+    if (last != std::string::npos && line.substr(last + 1) == std::to_string(pid)) return true;
+  }
+  return false;
 }
 
 // Allows `name` (with `allowed`) in the modes its argument rules allow.
@@ -104,6 +119,8 @@ Decision JudgeHandler::on_syscall(Context& ctx) {
       return Decision::kill(
           fmt::format("{}: its arguments cannot be checked on the {} ABI", name, ctx.arch_name()));
     }
+    case kTagSelf:
+      return check_self(ctx);
     case kTagLimit:
       if (Decision d = check_limit(ctx); d.kind != Decision::Kind::kAllow) return d;
       return count(name);
@@ -125,6 +142,33 @@ Decision JudgeHandler::count(const std::string& name) {
     return Decision::kill(
         fmt::format("{} is allowed {} time(s); this was call {}", name, it->second, used));
   return Decision::allow();
+}
+
+Decision JudgeHandler::check_self(Context& ctx) {
+  const std::string name(ctx.syscall_name());
+  std::array<std::uint64_t, 6> args{};
+  for (unsigned i = 0; i < args.size(); ++i) args[i] = ctx.arg(i);
+  ArgumentVerdict v = decide_arguments(name, args);
+  if (v.kind != ArgumentVerdict::Kind::kCheck || v.tag != kTagSelf)
+    return Decision::kill(
+        fmt::format("{}: its arguments cannot be checked on the {} ABI", name, ctx.arch_name()));
+  // pid_t: the kernel reads the low 32 bits.
+  const auto pid = static_cast<pid_t>(static_cast<std::int32_t>(args[v.pid_arg]));
+  if (!is_caller(ctx, pid)) return Decision::kill(std::move(v.reason));
+  // The caller itself: decided as pid 0 is.
+  args[v.pid_arg] = 0;
+  ArgumentVerdict own = decide_arguments(name, args);
+  switch (own.kind) {
+    case ArgumentVerdict::Kind::kAllow:
+      return count(name);
+    case ArgumentVerdict::Kind::kErrno:
+      return Decision::deny(own.error);
+    case ArgumentVerdict::Kind::kViolation:
+      return Decision::kill(std::move(own.reason));
+    case ArgumentVerdict::Kind::kCheck:
+      break;
+  }
+  return Decision::kill(fmt::format("{} of its own pid needs a check the judge cannot make", name));
 }
 
 Decision JudgeHandler::check_limit(Context& ctx) {

@@ -30,6 +30,9 @@ inline constexpr std::uint16_t kTagArgument = 4;
 // prlimit64 (on the caller) or setrlimit setting a limit: the tracer refuses (EPERM) a new hard
 // limit above the current one, read with prlimit64 on the tracee.
 inline constexpr std::uint16_t kTagLimit = kTagConsistent | 5;
+// A pid other than 0 where only the caller may be named (sched_getaffinity, getpgid...): the
+// tracer allows the caller's own pid or tid (decided then as for 0), else a violation.
+inline constexpr std::uint16_t kTagSelf = 7;
 // sendmsg, sendmmsg: the tracer reads the message headers; a destination address (msg_name) is a
 // violation. Consistent: no other task can rewrite the headers between the check and the send.
 inline constexpr std::uint16_t kTagMessage = kTagConsistent | 6;
@@ -38,9 +41,12 @@ inline constexpr std::uint16_t kTagMessage = kTagConsistent | 6;
 struct ArgumentVerdict {
   enum class Kind { kAllow, kErrno, kViolation, kCheck };
   Kind kind = Kind::kAllow;
-  int error = 0;          // kErrno: the errno the filter returns
-  std::string reason;     // kViolation: "fcntl F_SETOWN would let the kernel signal any process"
-  std::uint16_t tag = 0;  // kCheck: the tracer decides (kTagLimit, kTagMessage)
+  int error = 0;  // kErrno: the errno the filter returns
+  // kViolation: "fcntl F_SETOWN would let the kernel signal any process"; kCheck of kTagSelf:
+  // the violation if the pid is not the caller's
+  std::string reason;
+  std::uint16_t tag = 0;  // kCheck: the tracer decides (kTagLimit, kTagMessage, kTagSelf)
+  unsigned pid_arg = 0;   // kCheck of kTagSelf: the argument that holds the pid
 };
 
 // The filter rules of `syscall` for a policy that allows it with `allowed` (allow, or a trace

@@ -47,7 +47,8 @@ Policy make_policy(const JudgePolicy& judge);
 // Decides the judge's traced syscalls. One handler per run (it counts budgets). Argument
 // violations (kTagArgument) end the run with the table's reason; prlimit64/setrlimit setting a
 // hard limit above the current one fail with EPERM (kTagLimit), as for an unprivileged caller;
-// sendmsg/sendmmsg with a destination address are violations (kTagMessage).
+// sendmsg/sendmmsg with a destination address are violations (kTagMessage); a pid other than 0
+// is allowed where it is the caller's own pid or tid (kTagSelf).
 class JudgeHandler : public Handler {
  public:
   explicit JudgeHandler(JudgePolicy judge) : judge_(std::move(judge)) {}
@@ -57,6 +58,7 @@ class JudgeHandler : public Handler {
   Decision count(const std::string& name);
   Decision check_paths(Context& ctx, const PathSyscall& syscall);
   Decision check_signal(Context& ctx);
+  Decision check_self(Context& ctx);
   Decision check_limit(Context& ctx);
   Decision check_message(Context& ctx);
   JudgePolicy judge_;
