@@ -331,7 +331,7 @@ namespace {
 // The filter a run of `p` gets (as the tracer builds it, less its own memory and counting rules).
 seccomp::Program filter_of(const Policy& p) {
   seccomp::Builder b;
-  b.for_tracer(true).default_action(p.default_action);
+  b.for_tracer(true).default_action(p.default_action).enforce_compat_abis(p.enforce_compat_abis);
   for (const Rule& r : p.rules) b.add(r.syscall, r.action, r.conditions);
   return b.build();
 }
@@ -596,4 +596,25 @@ TEST_CASE("argument rules: the built filter decides every call as the table does
       }
     }
   }
+}
+
+TEST_CASE("argument rules: the i386 ABI, when enforced, reads the same ints", "[policy]") {
+  JudgePolicy j = judge_base();
+  j.enforce_compat_abis = true;
+  const seccomp::Program filter = filter_of(make_policy(j));
+  constexpr std::uint32_t kI386 = 0x40000003;  // AUDIT_ARCH_I386
+  const long fcntl = seccomp::syscall_number(kI386, "fcntl");
+  const long ioctl = seccomp::syscall_number(kI386, "ioctl");
+  const long prlimit = seccomp::syscall_number(kI386, "prlimit64");
+  REQUIRE((fcntl > 0 && ioctl > 0 && prlimit > 0));
+  const std::uint32_t violation = seccomp::Action::trace(kTagArgument).to_ret();
+  CHECK(test::run_bpf(filter.instructions, kI386, fcntl, {3, F_SETOWN, 1}) == violation);
+  CHECK(test::run_bpf(filter.instructions, kI386, fcntl, {3, F_GETFL}) ==
+        seccomp::Action::allow().to_ret());
+  CHECK(test::run_bpf(filter.instructions, kI386, fcntl, {3, 1234}) ==
+        seccomp::Action::error(EINVAL).to_ret());
+  CHECK(test::run_bpf(filter.instructions, kI386, ioctl, {0, TIOCSTI}) == violation);
+  CHECK(test::run_bpf(filter.instructions, kI386, ioctl, {0, TCGETS}) ==
+        seccomp::Action::allow().to_ret());
+  CHECK(test::run_bpf(filter.instructions, kI386, prlimit, {1, RLIMIT_NOFILE}) == violation);
 }
