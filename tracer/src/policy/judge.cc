@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 namespace tracebox::tracer::policy {
 namespace {
@@ -49,6 +51,26 @@ bool is_caller(const Context& ctx, pid_t pid) {
     if (last != std::string::npos && line.substr(last + 1) == std::to_string(pid)) return true;
   }
   return false;
+}
+
+// The hard limit of `resource` from /proc/<tid>/limits: a header, then one line per resource in
+// the kernel's order, "<name padded to 26> <soft> <hard> [units]", "unlimited" for infinity.
+bool hard_limit_from_proc(pid_t tid, std::uint32_t resource, std::uint64_t& hard) {
+  std::ifstream in("/proc/" + std::to_string(tid) + "/limits");
+  std::string line;
+  for (std::uint32_t i = 0; i <= resource + 1; ++i)
+    if (!std::getline(in, line)) return false;
+  if (line.size() <= 26) return false;
+  std::istringstream fields(line.substr(26));
+  std::string soft, max;
+  if (!(fields >> soft >> max)) return false;
+  if (max == "unlimited") {
+    hard = RLIM64_INFINITY;
+    return true;
+  }
+  char* end = nullptr;
+  hard = std::strtoull(max.c_str(), &end, 10);
+  return end != nullptr && *end == '\0';
 }
 
 // Allows `name` (with `allowed`) in the modes its argument rules allow.
@@ -191,8 +213,13 @@ Decision JudgeHandler::check_limit(Context& ctx) {
   }
   // The current limits of the caller's process, as the kernel will compare them.
   std::array<std::uint64_t, 2> now{};
-  if (::syscall(SYS_prlimit64, ctx.pid(), resource, nullptr, now.data()) != 0)
-    return Decision::deny(errno);  // EINVAL for an unknown resource, as the call would get
+  if (::syscall(SYS_prlimit64, ctx.pid(), resource, nullptr, now.data()) != 0) {
+    const int err = errno;  // EINVAL for an unknown resource, as the call would get
+    // A tracee with other credentials (a user namespace of its own) refuses prlimit64 to the
+    // tracer; its /proc/<pid>/limits is readable by anyone.
+    if (err != EPERM || !hard_limit_from_proc(ctx.pid(), resource, now[1]))
+      return Decision::deny(err);
+  }
   // Raising a hard limit needs CAP_SYS_RESOURCE: a program that has it (run as root without
   // dropping capabilities) would lift the limits the run is given. EPERM is what an
   // unprivileged caller gets from the kernel.
