@@ -211,6 +211,7 @@ void Session::shutdown() {
 void Session::configure(const SessionOptions& options) {
   std::lock_guard lock(mu_);
   max_in_flight_ = options.max_in_flight;
+  tracer_nice_ = options.tracer_nice;
   admit();
 }
 
@@ -399,6 +400,13 @@ void Session::start(Pending p) {
 
     runner.seccomp = build_program(s, r);
 
+    // The program runs at the priority the thread had before it became a tracer.
+    if (!runner.nice) {
+      errno = 0;
+      const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
+      if (saved_nice_ || errno == 0) runner.nice = saved_nice_.value_or(current);
+    }
+
     // The layers under the tracer's checks, where the tracer may set them up.
     const Isolation& iso = s.isolation;
     const bool root = ::geteuid() == 0;
@@ -489,6 +497,14 @@ void Session::wake() {
 void Session::ensure_pump() {
   if (pumping_) return;
   pumping_ = true;
+  if (tracer_nice_ != 0 && !saved_nice_) {
+    // A thread's nice value: setpriority on its tid (Linux threads have their own).
+    errno = 0;
+    const int old = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
+    if (errno == 0 && old != tracer_nice_ &&
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), tracer_nice_) == 0)
+      saved_nice_ = old;
+  }
   if (!timer_) {
     sigevent sev{};
     sev.sigev_notify = SIGEV_THREAD_ID;
@@ -570,6 +586,10 @@ void Session::pump() {
   if (timer_) ::timer_settime(*timer_, 0, &off, nullptr);
   pumping_ = false;
   unpin_tracer();
+  if (saved_nice_) {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), *saved_nice_);
+    saved_nice_.reset();
+  }
 }
 
 void Session::serve(std::vector<std::pair<pid_t, int>>& batch) {
@@ -994,9 +1014,7 @@ void Session::on_seccomp(Task& task) {
       break;
     }
     case seccomp::kTagViolation:
-      d = Decision::kill((info.name == "clone" && (s.args[0] & CLONE_UNTRACED) != 0)
-                             ? std::string("clone with CLONE_UNTRACED would escape the tracer")
-                             : fmt::format("{} is forbidden by the policy", display()));
+      d = Decision::kill(seccomp::violation_reason(display(), s.arch, s.args));
       break;
     case seccomp::kTagBadArch:
       d = Decision::kill(

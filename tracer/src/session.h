@@ -201,6 +201,8 @@ class Session : public asio::execution_context::service {
   std::atomic<pid_t> tracer_tid_{0};
   std::optional<timer_t> timer_;
   bool pinned_ = false;
+  int tracer_nice_ = -10;
+  std::optional<int> saved_nice_;  // the thread's own nice value while we changed it
   std::vector<unsigned char> saved_affinity_;
 };
 

@@ -176,6 +176,10 @@ struct SessionOptions {
   // neither their wall clock nor their setup time counts (Result::queue_time does). 0: twice
   // the CPUs this thread may run on, and at least 2.
   std::size_t max_in_flight = 0;
+  // The nice value of the tracer thread while it serves runs (restored when it has none), where
+  // the thread may set it (CAP_SYS_NICE, or raising it): the programs it traces must not starve
+  // it, or a fork bomb's or a busy machine's runs are served late (0: leave it as it is).
+  int tracer_nice = -10;
 };
 // Sets the options of `io`'s tracer; takes effect for the runs admitted from then on.
 void configure(asio::io_context& io, SessionOptions options);
