@@ -840,6 +840,23 @@ TEST_CASE("an ELF whose interpreter (PT_INTERP) is outside the sets does not run
     CHECK(r.error.ends_with(" (read) is not allowed"));
     CHECK(h->output().find("euid=") == std::string::npos);
   }
+  // The program itself, as the run's first exec (by path, and by fd as the tracer execs an ELF
+  // for another user): the file the caller chose, but not the interpreter it names.
+  for (const bool by_fd : {false, true}) {
+    INFO("first exec, by fd: " << by_fd);
+    auto first = exec_run({}, s);
+    const std::string prog = first->work.file("prog");
+    std::string why;
+    REQUIRE(test::copy_with_interpreter(real(TRACEBOX_HOSTILE), prog, ld, why));
+    first->spec.process.args = {prog, "euid"};
+    first->spec.isolation.exec_by_fd = by_fd;
+    Result r = first->run();
+    INFO(r.error << "\n" << first->output());
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->path == ld);
+    CHECK(first->output().find("euid=") == std::string::npos);
+  }
   // Readable, the same program runs (the copied ld.so is a working one).
   auto h = exec_run({}, s);
   std::string why;
