@@ -86,6 +86,7 @@ struct Prepared {
   std::vector<char*> argv;
   std::vector<char*> envp;
   std::vector<std::vector<const char*>> prefixes;
+  std::vector<std::vector<detail::ChildNode>> nodes;
   std::vector<ChildMount> mounts;
   std::vector<ChildRlimit> rlimits;
   sock_fprog fprog{};
@@ -122,12 +123,16 @@ void prepare(const Runner& r, Prepared& p) {
   p.envp.push_back(nullptr);
 
   p.prefixes.reserve(r.mounts.size());
+  p.nodes.reserve(r.mounts.size());
   for (const auto& m : r.mounts) {
     auto& pre = p.prefixes.emplace_back();
     for (const auto& s : m.prefixes) pre.push_back(s.c_str());
-    p.mounts.push_back(ChildMount{c_str_or_null(m.source), m.target.c_str(),
-                                  c_str_or_null(m.fstype), c_str_or_null(m.data), m.flags,
-                                  m.remount_flags, pre.data(), pre.size(), m.make_file});
+    auto& nodes = p.nodes.emplace_back();
+    for (const auto& n : m.nodes)
+      nodes.push_back(detail::ChildNode{n.path.c_str(), n.mode, n.device});
+    p.mounts.push_back(ChildMount{
+        c_str_or_null(m.source), m.target.c_str(), c_str_or_null(m.fstype), c_str_or_null(m.data),
+        m.flags, m.remount_flags, pre.data(), pre.size(), m.make_file, nodes.data(), nodes.size()});
   }
   for (const auto& l : r.rlimits) p.rlimits.push_back(ChildRlimit{l.resource, l.cur, l.max});
   if (r.seccomp) p.fprog = r.seccomp->fprog();
