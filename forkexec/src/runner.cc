@@ -361,13 +361,14 @@ void NamespaceInit::kill() const {
   if (pidfd_ && !reaped_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
 }
 
-void NamespaceInit::terminate() noexcept {
+void NamespaceInit::terminate(rusage* usage) noexcept {
   if (pid_ <= 0) return;
   if (!reaped_) {
     kill();
     siginfo_t info{};
-    // ECHILD: a tracer's wait4(-1) reaped it already.
-    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | __WALL) < 0 &&
+    // ECHILD: a tracer's wait4(-1) reaped it already. waitid(P_PIDFD) has no rusage; the
+    // five-argument raw waitid does.
+    while (::syscall(SYS_waitid, P_PIDFD, pidfd_.get(), &info, WEXITED | __WALL, usage) < 0 &&
            errno == EINTR) {
     }
     reaped_ = true;
@@ -427,7 +428,7 @@ Child::Exit Child::wait() {
     if (errno != EINTR) throw SystemError(errno, "waitid");
   }
   reaped_ = true;
-  init_.terminate();  // what the program left in its namespace dies with the init
+  init_.terminate(&e.init_usage);  // what the program left in its namespace dies with the init
   return e;
 }
 
