@@ -86,6 +86,7 @@ struct Prepared {
   std::vector<char*> argv;
   std::vector<char*> envp;
   std::vector<std::vector<const char*>> prefixes;
+  std::vector<std::vector<detail::ChildNode>> nodes;
   std::vector<ChildMount> mounts;
   std::vector<ChildRlimit> rlimits;
   sock_fprog fprog{};
@@ -122,12 +123,16 @@ void prepare(const Runner& r, Prepared& p) {
   p.envp.push_back(nullptr);
 
   p.prefixes.reserve(r.mounts.size());
+  p.nodes.reserve(r.mounts.size());
   for (const auto& m : r.mounts) {
     auto& pre = p.prefixes.emplace_back();
     for (const auto& s : m.prefixes) pre.push_back(s.c_str());
-    p.mounts.push_back(ChildMount{c_str_or_null(m.source), m.target.c_str(),
-                                  c_str_or_null(m.fstype), c_str_or_null(m.data), m.flags,
-                                  m.remount_flags, pre.data(), pre.size(), m.make_file});
+    auto& nodes = p.nodes.emplace_back();
+    for (const auto& n : m.nodes)
+      nodes.push_back(detail::ChildNode{n.path.c_str(), n.mode, n.device});
+    p.mounts.push_back(ChildMount{
+        c_str_or_null(m.source), m.target.c_str(), c_str_or_null(m.fstype), c_str_or_null(m.data),
+        m.flags, m.remount_flags, pre.data(), pre.size(), m.make_file, nodes.data(), nodes.size()});
   }
   for (const auto& l : r.rlimits) p.rlimits.push_back(ChildRlimit{l.resource, l.cur, l.max});
   if (r.seccomp) p.fprog = r.seccomp->fprog();
@@ -358,13 +363,14 @@ void NamespaceInit::kill() const {
   if (pidfd_ && !reaped_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
 }
 
-void NamespaceInit::terminate() noexcept {
+void NamespaceInit::terminate(rusage* usage) noexcept {
   if (pid_ <= 0) return;
   if (!reaped_) {
     kill();
     siginfo_t info{};
-    // ECHILD: a tracer's wait4(-1) reaped it already.
-    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | __WALL) < 0 &&
+    // ECHILD: a tracer's wait4(-1) reaped it already. waitid(P_PIDFD) has no rusage; the
+    // five-argument raw waitid does.
+    while (::syscall(SYS_waitid, P_PIDFD, pidfd_.get(), &info, WEXITED | __WALL, usage) < 0 &&
            errno == EINTR) {
     }
     reaped_ = true;
@@ -424,7 +430,7 @@ Child::Exit Child::wait() {
     if (errno != EINTR) throw SystemError(errno, "waitid");
   }
   reaped_ = true;
-  init_.terminate();  // what the program left in its namespace dies with the init
+  init_.terminate(&e.init_usage);  // what the program left in its namespace dies with the init
   return e;
 }
 
