@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -588,7 +589,12 @@ TEST_CASE("pid_namespace: the program is pid 2 beside an init, not the init", "[
     r.stop_before_seccomp = true;
     Child c = r.start();
     siginfo_t info{};
-    REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(c.pidfd()), &info, WSTOPPED | __WALL) == 0);
+    int got;
+    while ((got = ::waitid(P_PIDFD, static_cast<id_t>(c.pidfd()), &info, WSTOPPED | __WALL)) != 0 &&
+           errno == EINTR) {
+    }
+    INFO("waitid: " << std::strerror(errno));
+    REQUIRE(got == 0);
     CHECK(info.si_code == CLD_STOPPED);
     ::kill(c.pid(), SIGCONT);
     CHECK(c.wait().info.si_status == 3);

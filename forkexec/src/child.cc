@@ -469,7 +469,7 @@ TB_CHILD_FN int child_main(void* arg) {
 // gets no signal from inside that it has no handler for anyway.
 TB_CHILD_FN int init_main(void* arg) {
   const auto* plan = static_cast<const InitPlan*>(arg);
-  const pid_t parent = plan->tracer_pid;  // the plan lives only until the caller returns
+  const pid_t parent = plan->tracer_pid;  // the plan is at the top of our own stack mapping
   const bool pdeathsig = plan->pdeathsig;
   set_default_signals(true);  // no handler of the caller's may stay installed
   if (pdeathsig && die_with_parent(parent, true) < 0) exit_now(127);

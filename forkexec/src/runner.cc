@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <string>
 
 #include "child_plan.h"
@@ -247,22 +248,27 @@ pid_t spawn_init(int exit_signal, bool pdeathsig, int* pidfd_out, void** stack_o
   void* stack = ::mmap(nullptr, kInitStackSize, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (stack == MAP_FAILED) return -errno;
-  detail::InitPlan plan{proc_self_pid(), pdeathsig};
+  // The init's plan lives at the top of its own stack mapping, which outlives it: the init may
+  // first run after this function returned (a plan on our stack would be gone by then).
+  constexpr std::size_t kPlanSpace = 64;
+  static_assert(sizeof(detail::InitPlan) <= kPlanSpace);
+  auto* plan = new (static_cast<char*>(stack) + kInitStackSize - kPlanSpace)
+      detail::InitPlan{proc_self_pid(), pdeathsig};
   int pidfd = -1;
   clone_args args{};
   args.flags = CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
   args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   args.exit_signal = static_cast<std::uint64_t>(exit_signal);
   args.stack = reinterpret_cast<std::uint64_t>(stack);
-  args.stack_size = kInitStackSize;
+  args.stack_size = kInitStackSize - kPlanSpace;
   long pid;
   {
     BlockAllSignals blocked;  // inherited: the init keeps every signal blocked
-    pid = tracebox_clone3(&args, sizeof args, detail::init_main, &plan);
+    pid = tracebox_clone3(&args, sizeof args, detail::init_main, plan);
     if (pid == -ENOSYS) {
-      int r = ::clone(detail::init_main, static_cast<char*>(stack) + kInitStackSize,
+      int r = ::clone(detail::init_main, static_cast<char*>(stack) + kInitStackSize - kPlanSpace,
                       static_cast<int>(CLONE_VM | CLONE_PIDFD | static_cast<unsigned>(exit_signal)),
-                      &plan, &pidfd);
+                      plan, &pidfd);
       pid = r < 0 ? -errno : r;
     }
   }
