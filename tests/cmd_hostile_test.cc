@@ -370,6 +370,34 @@ TEST_CASE("threads racing exit_group against traced syscalls are not violations"
   no_survivors();
 }
 
+TEST_CASE("execve from a process with other threads ends as a normal run", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  // The exec waits for the other threads to die; a tracer that held them stopped (the path
+  // check's freeze) would wait for the exec: a wall-clock limit instead of a normal run.
+  for (const char* from : {"leader", "thread"}) {
+    INFO("exec from the " << from);
+    Hostile h({"thread-exec", from, "euid"}, true);
+    Result r = h.run();
+    INFO(r.error);
+    CHECK(r.status == Status::kNormal);
+    CHECK(r.wall_time < 5s);
+    CHECK(h.output() == "euid=" + std::to_string(test::program_uid()) + "\n");
+  }
+  no_survivors();
+}
+
+TEST_CASE("page tables count as memory: a sparse read-only mapping meets the limit", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  Hostile h({"sparse-map"});
+  h.spec.limits.memory_bytes = 64 << 20;
+  Result r = h.run();
+  INFO(r.error << "\n" << h.output());
+  CHECK(r.status == Status::kMemoryLimitExceeded);
+  CHECK(r.memory_kib > 64 * 1024);
+  CHECK(h.output().find("ESCAPED") == std::string::npos);
+  no_survivors();
+}
+
 TEST_CASE("16 hostile runs at once on one io_context get 16 correct verdicts", "[hostile]") {
   TB_REQUIRE_GUARD();
   struct Case {

@@ -163,7 +163,7 @@ std::uint32_t get32(std::string_view bytes, std::size_t at) {
 }  // namespace
 
 std::string cache_key(const Action& default_action, const Action& bad_arch_action, bool compat,
-                      bool tracer, const std::vector<Rule>& rules) {
+                      int tracer, const std::vector<Rule>& rules) {
   static const std::string build_id = find_build_id();
   if (build_id.empty()) return {};
   std::string key;

@@ -20,7 +20,7 @@ namespace tracebox::seccomp::detail {
 // the code that builds it, libseccomp's version, the kernel release, the native arch, and the
 // builder's whole state. "" when there is no build ID to tie it to (no caching then).
 std::string cache_key(const Action& default_action, const Action& bad_arch_action, bool compat,
-                      bool tracer, const std::vector<Rule>& rules);
+                      int tracer, const std::vector<Rule>& rules);
 
 // The file name of `key` in the cache directory: 16 hex digits of its FNV-1a hash, ".bpf".
 std::string cache_file_name(std::string_view key);

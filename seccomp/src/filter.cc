@@ -96,6 +96,7 @@ struct Spec {
   Action bad_arch_action = Action::kill_process();
   bool compat = false;
   bool tracer = false;
+  bool tracer_namespaces = false;  // for_tracer without its clone/unshare namespace refusals
   std::vector<Rule> rules;  // as given: conditions not yet narrowed
   std::string error;        // the first add() error, thrown by build()
   std::string cache_dir;    // where built programs are kept ("" for none); not part of the filter
@@ -186,8 +187,11 @@ void add_tracer_defaults(const Spec& s, std::vector<Rule>& rules, std::uint32_t 
   // tracer its exit signal); a child in new namespaces would see pids, mounts, users and a
   // network the tracer does not (its pids would name other processes than the tracer checks).
   // The flags are an unsigned long, but clone() reads only their low 32 bits.
-  add_flag_guards(rules, "clone", clone_flags_arg(arch), kRefusedClone, kViolation, max);
-  add_flag_guards(rules, "unshare", 0, kRefusedUnshare, kViolation, max);
+  add_flag_guards(rules, "clone", clone_flags_arg(arch),
+                  s.tracer_namespaces ? kRefusedClone & ~kCloneNamespaces : kRefusedClone,
+                  kViolation, max);
+  if (!s.tracer_namespaces)
+    add_flag_guards(rules, "unshare", 0, kRefusedUnshare, kViolation, max);
   // clone3's flags are in memory where BPF cannot read them; ENOSYS makes libc use clone.
   std::erase_if(rules, [](const Rule& r) { return r.syscall == "clone3"; });
   rules.push_back({"clone3", Action::error(ENOSYS), {}});
@@ -553,6 +557,11 @@ Builder& Builder::for_tracer(bool enabled) {
   return *this;
 }
 
+Builder& Builder::allow_new_namespaces(bool allow) {
+  state_->tracer_namespaces = allow;
+  return *this;
+}
+
 Builder& Builder::cache_dir(std::string dir) {
   state_->cache_dir = std::move(dir);
   return *this;
@@ -567,7 +576,8 @@ Program Builder::build() const {
       std::any_of(s.rules.begin(), s.rules.end(), [&](const Rule& r) { return notify(r.action); });
   std::string key;
   if (!s.cache_dir.empty() && s.error.empty())
-    key = detail::cache_key(s.default_action, s.bad_arch_action, s.compat, s.tracer, s.rules);
+    key = detail::cache_key(s.default_action, s.bad_arch_action, s.compat,
+                            s.tracer ? (s.tracer_namespaces ? 2 : 1) : 0, s.rules);
   if (!key.empty()) {
     if (auto cached = detail::cache_load(s.cache_dir, key)) {
       program.instructions = std::move(*cached);

@@ -68,6 +68,14 @@ static void* pause_forever(void* unused) {
   return NULL;
 }
 
+// execv(argv[0], argv) (a thread's start routine); reports a failure.
+static void* exec_self(void* arg) {
+  char** argv = arg;
+  execv("/proc/self/exe", argv);
+  result("execv", -1);
+  return NULL;
+}
+
 static void* open_forever(void* unused) {
   (void)unused;
   for (;;) {
@@ -374,6 +382,56 @@ int main(int argc, char** argv) {
   const char* mode = argv[1];
   const char* arg = argc > 2 ? argv[2] : "";
 
+  // in-ns FLAGS MODE [ARGS...]: MODE from a child made with clone(FLAGS, hex: CLONE_NEW*), in
+  // namespaces of its own (a user namespace makes it root there, with every capability).
+  if (strcmp(mode, "in-ns") == 0 && argc > 3) {
+    long pid = raw_clone(strtoul(arg, NULL, 16) | SIGCHLD);
+    if (pid == 0) {
+      argv[2] = argv[0];
+      fflush(stdout);
+      _exit(main(argc - 2, argv + 2));
+    }
+    if (pid < 0) {
+      result("clone", pid);
+      return 1;
+    }
+    int status = 0;
+    waitpid((pid_t)pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  }
+  // sparse-map: a 512 GiB read-only mapping, one read every 2 MiB: no resident memory to speak
+  // of (the zero page), but a page table page per read (1 GiB of them in all).
+  if (strcmp(mode, "sparse-map") == 0) {
+    const size_t size = (size_t)512 << 30;
+    volatile char* p =
+        mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+      result("mmap", -1);
+      return 1;
+    }
+    long sum = 0;
+    for (size_t off = 0; off < size; off += (size_t)2 << 20) sum += p[off];
+    printf("ESCAPED touched all, sum %ld\n", sum);
+    return 0;
+  }
+  // thread-exec FROM MODE [ARGS...]: with three other threads running, exec ourselves in MODE,
+  // from the main thread (FROM "leader") or from one of the others ("thread").
+  if (strcmp(mode, "thread-exec") == 0 && argc > 3) {
+    static char** exec_argv;
+    argv[2] = argv[0];
+    exec_argv = argv + 2;
+    pthread_t t[3];
+    for (int i = 0; i < 3; ++i) pthread_create(&t[i], NULL, pause_forever, NULL);
+    sleep_ms(20);
+    if (strcmp(arg, "thread") == 0) {
+      pthread_t execer;
+      pthread_create(&execer, NULL, exec_self, exec_argv);
+      pthread_join(execer, NULL);
+    } else {
+      exec_self(exec_argv);
+    }
+    return 1;
+  }
   // A child the tracer would not see: CLONE_UNTRACED.
   if (strcmp(mode, "clone-untraced") == 0) {
     long pid = raw_clone(CLONE_UNTRACED | SIGCHLD);

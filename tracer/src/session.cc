@@ -118,6 +118,7 @@ bool sets(const std::vector<rlimit::RLimit>& limits, int resource) {
 std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run) {
   seccomp::Builder b;
   b.for_tracer(true);
+  b.allow_new_namespaces(spec.policy.allow_new_namespaces);
   b.enforce_compat_abis(spec.policy.enforce_compat_abis);
   b.cache_dir(spec.filter_cache_dir);
   seccomp::Action def = spec.policy.default_action;

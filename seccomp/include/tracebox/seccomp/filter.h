@@ -179,6 +179,9 @@ class Builder {
   //    trace(kTagDefault) and a kill bad-arch action trace(kTagBadArch), so that the tracer can
   //    report them (other default and bad-arch actions are kept).
   Builder& for_tracer(bool enabled);
+  // With for_tracer: leave clone's CLONE_NEW* flags and unshare to the rules, for a run that is
+  // to make namespaces of its own (CLONE_UNTRACED and CLONE_PARENT stay refused).
+  Builder& allow_new_namespaces(bool allow);
   // A directory of built programs (created 0700 if missing; "" for none, the default). build()
   // then looks for the program of this builder's exact state (rules, actions, flags, native arch,
   // libseccomp version, kernel release, the build of this library) and stores what it builds. A

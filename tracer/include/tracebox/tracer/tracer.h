@@ -45,6 +45,9 @@ struct Policy {
   // Appended to the violation of a syscall no rule names, to say how to allow it; "{}" becomes
   // the syscall's name.
   std::string unknown_hint;
+  // Let the program make namespaces of its own (clone's CLONE_NEW* flags, unshare), where the
+  // rules allow them; by default they are violations whatever the rules say.
+  bool allow_new_namespaces = false;
 
   Policy& allow(std::string_view syscall);
   Policy& trace(std::string_view syscall, std::uint16_t tag);
