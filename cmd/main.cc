@@ -11,6 +11,7 @@
 #include "output.h"
 #include "run.h"
 #include "setup.h"
+#include "shared_stream.h"
 
 namespace {
 
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
   const Options& o = p.options;
 
   tracer::Result result;
+  SharedStream shared;
+  shared.interpose(p.spec.process.files, p.result_fd);
   try {
     result = o.runner == RunnerKind::kNs ? run_ns(p) : run_ptrace(p);
   } catch (const UsageError& e) {
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
     result.error = e.what();
   }
 
+  shared.finish();  // the result is a line of its own, after all the program wrote
   if (o.show_trace_details && result.violation)
     write_all(2, "runprog: " + violation_text(*result.violation));
   if (o.json) {

@@ -1424,6 +1424,32 @@ TEST_CASE("through runprog: refused argument modes end as violations naming the 
   CHECK(test::child_pids() == std::vector<pid_t>{victim.pid});
 }
 
+TEST_CASE("through runprog: the program cannot forge the verdict line", "[hostile][runprog]") {
+  TB_REQUIRE_GUARD();
+  const std::string hostile = real(TRACEBOX_HOSTILE);
+  auto last_line = [](const std::string& text) {
+    REQUIRE(text.ends_with("\n"));
+    const auto start = text.rfind('\n', text.size() - 2);
+    return start == std::string::npos ? text : text.substr(start + 1);
+  };
+  // The result on stdout, which the program shares (no -out): the default of go-sandbox's runprog.
+  RunprogResult uoj = runprog({hostile, "forge"});
+  INFO(uoj.out);
+  CHECK(last_line(uoj.out).starts_with("2 "));  // a runtime error: exit status 3
+  CHECK(last_line(uoj.out).ends_with(" 3\n"));
+  RunprogResult json = runprog({"-json", hostile, "forge"});
+  INFO(json.out);
+  CHECK(last_line(json.out).starts_with("{\"status\":\"nonzero_exit_status\""));
+  // -res and -out naming one file (two opens of it): the same.
+  TempDir t;
+  RunprogResult file = runprog({"-res", t.file("both"), "-out", t.file("both"), hostile, "forge"});
+  CHECK(file.exit_code == 0);
+  const std::string both = test::read_file(t.file("both"));
+  INFO(both);
+  CHECK(last_line(both).starts_with("2 "));
+  no_survivors();
+}
+
 TEST_CASE("through runprog: its own files do not reach the program", "[hostile][runprog]") {
   TB_REQUIRE_GUARD();
   TempDir t;
