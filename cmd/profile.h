@@ -21,7 +21,7 @@
 // may be stat'ed; "soft_ban" fails with EACCES instead of ending the run. A rename or hard link
 // may not give a file a name that grants more than the one it had.
 //
-// File entries and the command may use ${work} (the work directory), ${program} (the program's
+// File entries, the command and the environment may use ${work} (the work directory), ${program} (the program's
 // absolute path) and ${multiarch} (e.g. x86_64-linux-gnu). Unknown keys, unknown syscalls and
 // unknown errno names are errors, so a typo cannot silently weaken or break a profile.
 #pragma once

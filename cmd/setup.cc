@@ -351,8 +351,12 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
   } else if (proc.args[0] != p.program) {
     proc.path = p.program;  // relative to the work path, whatever the child's cwd
   }
-  proc.env = p.profile.env.empty() ? std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin:/bin"}
-                                   : p.profile.env;
+  if (p.profile.env.empty()) proc.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
+  try {
+    for (const auto& e : p.profile.env) proc.env.push_back(substitute(e, vars));
+  } catch (const ProfileError& e) {
+    throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
+  }
   proc.files = {p.in ? p.in.get() : 0, p.out ? p.out.get() : 1, p.err ? p.err.get() : 2};
   proc.work_dir = p.work_path;
   // The program needs no capability: as root, runprog would otherwise hand it all of them.
