@@ -23,7 +23,7 @@ fn main() {
         "deep" => {
             let t = std::thread::Builder::new()
                 .stack_size(512 << 20)
-                .spawn(|| depth(std::hint::black_box(100000)))
+                .spawn(|| depth("100000".parse().unwrap()))
                 .unwrap();
             println!("depth {}", t.join().unwrap());
         }
