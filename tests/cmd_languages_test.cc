@@ -92,7 +92,7 @@ const std::vector<Language> kLanguages = {
    Step{"ghc", {"-O2", "{src}"}},
    Step{"haskell", {"./{stem}"}}},
   {"ruby", {"/usr/bin/ruby3.1"}, "hello.rb", "main.rb", std::nullopt,
-   Step{"ruby", {"{src}"}}, true},
+   Step{"ruby", {"{src}"}}},
   {"php", {"/usr/bin/php8.2"}, "hello.php", "main.php", std::nullopt,
    Step{"php", {"{src}"}}},
   {"perl", {"/usr/bin/perl"}, "hello.pl", "main.pl", std::nullopt,
