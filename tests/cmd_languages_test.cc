@@ -101,7 +101,7 @@ const std::vector<Language> kLanguages = {
    Step{"lua", {"{src}"}}},
   {"c# (mono)", {"/usr/bin/mcs", "/usr/bin/mono"}, "hello.cs", "main.cs",
    Step{"mcs", {"-optimize+", "-out:{stem}.exe", "{src}"}},
-   Step{"mono", {"{stem}.exe"}}, true},
+   Step{"mono", {"{stem}.exe"}}},
   {"ocaml", {"/usr/bin/ocamlopt"}, "hello.ml", "main.ml",
    Step{"ocamlopt", {"-O3", "unix.cmxa", "-o", "{stem}", "{src}"}},
    Step{"ocaml", {"./{stem}"}}},
