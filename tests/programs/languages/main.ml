@@ -13,11 +13,11 @@ let () =
       print_string (Buffer.contents b)
   | "deep" -> Printf.printf "depth %d\n" (depth 100000)
   | "stdin" ->
-      let ic = open_in "/dev/stdin" in
+      let ib = Scanf.Scanning.from_channel (open_in "/dev/stdin") in
       let sum = ref 0 in
       (try
          while true do
-           Scanf.bscanf (Scanf.Scanning.from_channel ic) " %d" (fun x -> sum := !sum + x)
+           Scanf.bscanf ib " %d" (fun x -> sum := !sum + x)
          done
        with _ -> ());
       Printf.printf "sum %d\n" !sum
