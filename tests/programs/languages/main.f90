@@ -23,7 +23,7 @@ program main
     end function c_socket
   end interface
   character(len=256) :: mode, path, line
-  integer :: n, i, u, ios
+  integer :: n, u, ios, p, q
   integer(8), allocatable :: a(:)
   integer(8) :: x, s
   call get_command_argument(1, mode)
@@ -40,9 +40,20 @@ program main
     open (newunit=u, file='/dev/stdin', action='read')
     s = 0
     do
-      read (u, *, iostat=ios) x
+      read (u, '(a)', iostat=ios) line
       if (ios /= 0) exit
-      s = s + x
+      p = 1
+      do
+        do while (p <= len_trim(line))
+          if (line(p:p) /= ' ') exit
+          p = p + 1
+        end do
+        if (p > len_trim(line)) exit
+        q = index(line(p:), ' ')
+        read (line(p:p + q - 2), *) x
+        s = s + x
+        p = p + q
+      end do
     end do
     write (*, '(a,i0)') 'sum ', s
   case ('file')
