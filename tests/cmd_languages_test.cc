@@ -316,6 +316,42 @@ void run_language(const Language& lang) {
   }
 }
 
+}  // namespace
+
+TEST_CASE("python3-numpy: numpy imports and computes, and under python3 fails at import",
+          "[languages]") {
+  TB_SKIP_UNLESS(fs::exists("/usr/bin/python3.11"), "python3.11 is not installed");
+  TB_SKIP_UNLESS(fs::exists("/usr/lib/python3/dist-packages/numpy/__init__.py"),
+                 "python3-numpy is not installed (scripts/languages.sh installs it)");
+  Box box;
+  tracebox::test::write_file(box.work + "/np.py", R"(import sys
+import numpy as np
+a = np.array([int(x) for x in sys.stdin.read().split()], dtype=np.int64)
+print(int(a.sum()), np.sort(a)[::-1].tolist(), round(float(np.linalg.det(np.array([[2.0, 1.0], [1.0, 3.0]]))), 6))
+if len(sys.argv) > 1:
+    import yaml  # another package of dist-packages: not granted
+)");
+  check_normal(runprog(box, Step{"python3-numpy", {"np.py"}}, "np.py", {}, "3 1 2\n"),
+               "6 [3, 2, 1] 5.0\n");
+  {
+    INFO("another package of dist-packages is not importable");
+    const Outcome o = runprog(box, Step{"python3-numpy", {"np.py"}}, "np.py", {"yaml"}, "1\n");
+    TB_SHOW(o);
+    CHECK(status(o) == "nonzero_exit_status");
+    CHECK(o.err.find("ModuleNotFoundError: No module named 'yaml'") != std::string::npos);
+  }
+  {
+    INFO("python3 (without numpy) fails at the import, with a clear message");
+    const Outcome o = runprog(box, Step{"python3", {"np.py"}}, "np.py", {}, "3 1 2\n");
+    TB_SHOW(o);
+    CHECK(status(o) == "nonzero_exit_status");
+    CHECK(o.err.find("ModuleNotFoundError: No module named 'numpy'") != std::string::npos);
+    CHECK(o.out.empty());
+  }
+}
+
+namespace {
+
 // One Catch2 test case per row, named "language: NAME".
 struct LanguageTest : Catch::ITestInvoker {
   explicit LanguageTest(const Language& l) : lang(l) {}
