@@ -177,6 +177,24 @@ TEST_CASE("the shipped profiles load and give policies that can be enforced", "[
   }
 }
 
+TEST_CASE("every syscall a shipped profile allows is in the README's table of argument modes",
+          "[profiles]") {
+  const std::string readme = test::read_file(std::string(TRACEBOX_SOURCE_DIR) + "/README.md");
+  const auto start = readme.find("### Allowed syscalls and their refused argument modes");
+  REQUIRE(start != std::string::npos);
+  const std::string table = readme.substr(start, readme.find("\n## ", start) - start);
+  for (const char* name : {"default", "python3", "java", "compiler"}) {
+    cmd::Profile p = cmd::load_profile(name, {profiles_dir()});
+    std::vector<std::string> all = p.allow;
+    all.insert(all.end(), p.allow_proc.begin(), p.allow_proc.end());
+    for (const auto& [s, n] : p.count) all.push_back(s);
+    for (const std::string& s : all) {
+      INFO("profile " << name << ": " << s);
+      CHECK(table.find("`" + s + "`") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("default: a C++ program using iostream", "[profiles]") {
   Sandbox box;
   test::write_file(box.in_work("prog.cpp"), R"(#include <fstream>

@@ -359,6 +359,10 @@ TEST_CASE("an unprivileged user namespace with a uid map", "[forkexec]") {
   // Run the spawn from an unprivileged process: a forked helper drops to nobody first.
   int p[2];
   REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+  // The program is opened first: from a checkout in a private directory (/root, mode 0700)
+  // the unprivileged helper could not reach it by path.
+  UniqueFd program(::open(test::testprog().c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(program);
   pid_t helper = ::fork();
   REQUIRE(helper >= 0);
   if (helper == 0) {
@@ -371,6 +375,7 @@ TEST_CASE("an unprivileged user namespace with a uid map", "[forkexec]") {
     ::prctl(PR_SET_DUMPABLE, 1);
     try {
       Runner r = prog({"ids"});
+      r.exec_fd = program.get();
       r.clone_flags = CLONE_NEWUSER;
       r.uid_map = {{0, ::geteuid(), 1}};
       r.gid_map = {{0, ::getegid(), 1}};

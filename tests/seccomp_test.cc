@@ -26,6 +26,7 @@
 #include <functional>
 #include <string>
 
+#include "support/bpf.h"
 #include "support/support.h"
 #include "tracebox/seccomp/filter.h"
 
@@ -88,96 +89,7 @@ const std::uint32_t kBadArch = Action::trace(kTagBadArch).to_ret();
 // SECCOMP_RET_*.
 std::uint32_t run(const Program& program, std::uint32_t arch, long nr,
                   std::array<std::uint64_t, 6> args = {}) {
-  seccomp_data d{};
-  d.nr = static_cast<int>(nr);
-  d.arch = arch;
-  std::memcpy(d.args, args.data(), sizeof d.args);
-  std::uint32_t a = 0;
-  std::uint32_t x = 0;
-  std::uint32_t mem[BPF_MEMWORDS] = {};
-  const std::vector<sock_filter>& code = program.instructions;
-  for (std::size_t pc = 0; pc < code.size(); ++pc) {
-    const sock_filter& f = code[pc];
-    const std::uint32_t src = BPF_SRC(f.code) == BPF_X ? x : f.k;
-    switch (BPF_CLASS(f.code)) {
-      case BPF_LD:
-        if (BPF_MODE(f.code) == BPF_ABS && BPF_SIZE(f.code) == BPF_W && f.k + 4 <= sizeof d)
-          std::memcpy(&a, reinterpret_cast<const char*>(&d) + f.k, 4);
-        else if (BPF_MODE(f.code) == BPF_MEM && f.k < BPF_MEMWORDS)
-          a = mem[f.k];
-        else if (BPF_MODE(f.code) == BPF_IMM)
-          a = f.k;
-        else
-          FAIL("unexpected load at " << pc);
-        break;
-      case BPF_LDX:
-        x = BPF_MODE(f.code) == BPF_IMM ? f.k : mem[f.k % BPF_MEMWORDS];
-        break;
-      case BPF_ST:
-        mem[f.k % BPF_MEMWORDS] = a;
-        break;
-      case BPF_STX:
-        mem[f.k % BPF_MEMWORDS] = x;
-        break;
-      case BPF_ALU:
-        switch (BPF_OP(f.code)) {
-          case BPF_AND:
-            a &= src;
-            break;
-          case BPF_OR:
-            a |= src;
-            break;
-          case BPF_ADD:
-            a += src;
-            break;
-          case BPF_SUB:
-            a -= src;
-            break;
-          case BPF_XOR:
-            a ^= src;
-            break;
-          default:
-            FAIL("unexpected ALU op at " << pc);
-        }
-        break;
-      case BPF_JMP: {
-        bool taken = false;
-        switch (BPF_OP(f.code)) {
-          case BPF_JA:
-            pc += f.k;
-            continue;
-          case BPF_JEQ:
-            taken = a == src;
-            break;
-          case BPF_JGT:
-            taken = a > src;
-            break;
-          case BPF_JGE:
-            taken = a >= src;
-            break;
-          case BPF_JSET:
-            taken = (a & src) != 0;
-            break;
-          default:
-            FAIL("unexpected jump at " << pc);
-        }
-        pc += taken ? f.jt : f.jf;
-        break;
-      }
-      case BPF_RET:
-        return BPF_RVAL(f.code) == BPF_A ? a : f.k;
-      case BPF_MISC:
-        if (BPF_MISCOP(f.code) == BPF_TAX)
-          x = a;
-        else
-          a = x;
-        break;
-      default:
-        FAIL("unexpected instruction at " << pc);
-    }
-  }
-  FAIL("the program ran off its end");
-  return 0;
+  return tracebox::test::run_bpf(program.instructions, arch, nr, args);
 }
 
 std::string hex(long v) {
@@ -665,6 +577,60 @@ TEST_CASE("seccomp: rules comparing different arguments do not share a stale acc
   CHECK(run(p, kX86_64, SYS_getpgid, {3, ~std::uint64_t{0}, 0x100}) == kKill);
 }
 
+TEST_CASE("seccomp: low-32-bit comparisons read the int the kernel reads") {
+  const Program p =
+      base(Action::kill_process())
+          .add("getpgid", Action::allow(), {ArgCondition::le32(0, 5)})
+          .add("getpgid", Action::error(EPERM), {ArgCondition::ge32(0, 6)})
+          .add("getpriority", Action::allow(),
+               {ArgCondition::ge32(0, 2), ArgCondition::lt32(0, 0x80000000)})
+          .add("getpriority", Action::error(EINVAL), {ArgCondition::masked_eq(0, 0xffffffff, 1)})
+          .add("getpriority", Action::error(EPERM), {ArgCondition::gt32(0, 0xfffffff0)})
+          .enforce_compat_abis(true)
+          .build();
+  const std::uint32_t eperm = Action::error(EPERM).to_ret();
+  CHECK(run(p, kX86_64, SYS_getpgid, {5}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_getpgid, {k4G | 5}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_getpgid, {0xffffffff00000000}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_getpgid, {6}) == eperm);
+  CHECK(run(p, kX86_64, SYS_getpgid, {0xffffffff}) == eperm);
+  CHECK(run(p, kX86_64, SYS_getpgid, {k4G | 0x80000000}) == eperm);
+  CHECK(run(p, kX86_64, SYS_getpriority, {2}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_getpriority, {k4G | 0x7fffffff}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_getpriority, {1}) == Action::error(EINVAL).to_ret());
+  CHECK(run(p, kX86_64, SYS_getpriority, {0}) == kKill);
+  CHECK(run(p, kX86_64, SYS_getpriority, {0x80000000}) == kKill);
+  CHECK(run(p, kX86_64, SYS_getpriority, {0xfffffff1}) == eperm);
+  CHECK(run(p, kI386, kI386Getpgid, {5}) == kAllow);
+  CHECK(run(p, kI386, kI386Getpgid, {6}) == eperm);
+  CHECK(ArgCondition::le32(1, 5).to_string() == "(u32)arg1 <= 0x5");
+  CHECK(ArgCondition::ge32(0, 6).holds(k4G | 6));
+  CHECK_FALSE(ArgCondition::ge32(0, 6).holds(k4G | 5));
+
+  // Exclusion is checked on the low 32 bits too.
+  CHECK_THROWS_AS(Builder()
+                      .add("getpgid", Action::allow(), {ArgCondition::le32(0, 5)})
+                      .add("getpgid", Action::error(EPERM), {ArgCondition::ge32(0, 5)})
+                      .build(),
+                  BuildError);
+  CHECK_THROWS_AS(
+      Builder()
+          .add("getpgid", Action::allow(), {ArgCondition::le32(0, 7)})
+          .add("getpgid", Action::error(EPERM), {ArgCondition::masked_eq(0, 0xffffffff, 7)})
+          .build(),
+      BuildError);
+  // A 64-bit comparison and a low-32-bit one cannot be told apart: refused.
+  CHECK_THROWS_AS(Builder()
+                      .add("getpgid", Action::allow(), {ArgCondition::le32(0, 7)})
+                      .add("getpgid", Action::error(EPERM), {ArgCondition::gt(0, 7)})
+                      .build(),
+                  BuildError);
+  CHECK_NOTHROW(Builder()
+                    .add("getpgid", Action::allow(), {ArgCondition::le32(0, 6)})
+                    .add("getpgid", Action::error(EPERM), {ArgCondition::eq(0, k4G | 7)})
+                    .build());
+}
+
 // ---- Tracer mode ----
 
 TEST_CASE("seccomp: for_tracer turns kill actions into traces the tracer can report") {
@@ -784,6 +750,72 @@ TEST_CASE("seccomp: for_tracer narrows the policy's clone and prctl rules") {
     // x32: libseccomp would compare the low half of 64-bit registers: the strictest action wins.
     CHECK(run(p, kX86_64, kX32Bit | SYS_clone, {SIGCHLD}) == kDefault);
   }
+}
+
+TEST_CASE("seccomp: for_tracer refuses clone's parent and namespace flags, unshare's namespaces") {
+  const Program p = Builder()
+                        .add("clone", Action::allow())
+                        .add("unshare", Action::allow())
+                        .add("getpid", Action::allow())
+                        .for_tracer(true)
+                        .build();
+  for (std::uint64_t flag : {CLONE_PARENT, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+                             CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET}) {
+    INFO(hex(static_cast<long>(flag)));
+    CHECK(run(p, kX86_64, SYS_clone, {flag | SIGCHLD}) == kViolation);
+    CHECK(run(p, kX86_64, SYS_clone, {k4G | flag | CLONE_VM | CLONE_THREAD}) == kViolation);
+    CHECK(run(p, kX86_64, SYS_unshare, {flag == CLONE_PARENT ? 0 : flag}) ==
+          (flag == CLONE_PARENT ? kAllow : kViolation));
+  }
+  CHECK(run(p, kX86_64, SYS_clone, {CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD}) == kViolation);
+  // Threads, vfork, and flags clone does not read (the high half) stay allowed; 0x80 in clone is
+  // part of the exit signal, not CLONE_NEWTIME.
+  CHECK(run(p, kX86_64, SYS_clone,
+            {CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+             CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_clone, {CLONE_VM | CLONE_VFORK | SIGCHLD}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_clone, {k4G | SIGCHLD}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_clone, {0x80 | 0x40}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_unshare, {0x80}) == kViolation);  // CLONE_NEWTIME
+  CHECK(run(p, kX86_64, SYS_unshare, {CLONE_FS | CLONE_FILES}) == kAllow);
+  CHECK(run(p, kX86_64, SYS_getpid) == kAllow);
+
+  // Without a rule for them they are violations all the same (unshare by the default).
+  const Program none = Builder().for_tracer(true).build();
+  CHECK(run(none, kX86_64, SYS_clone, {CLONE_NEWUSER}) == kViolation);
+  CHECK(run(none, kX86_64, SYS_unshare, {CLONE_NEWUSER}) == kViolation);
+  CHECK(run(none, kX86_64, SYS_unshare, {CLONE_FS}) == kDefault);
+  // A policy's own errno for clone keeps its calls without the flags.
+  const Program denied = Builder().add("clone", Action::error(EAGAIN)).for_tracer(true).build();
+  CHECK(run(denied, kX86_64, SYS_clone, {SIGCHLD}) == Action::error(EAGAIN).to_ret());
+  CHECK(run(denied, kX86_64, SYS_clone, {CLONE_PARENT}) == kViolation);
+  // i386 reads clone's flags as a 32-bit first argument too.
+  const Program compat =
+      Builder().add("clone", Action::allow()).enforce_compat_abis(true).for_tracer(true).build();
+  CHECK(run(compat, kI386, kI386Clone, {CLONE_NEWPID | SIGCHLD}) == kViolation);
+  CHECK(run(compat, kI386, kI386Clone, {CLONE_PARENT}) == kViolation);
+  CHECK(run(compat, kI386, kI386Clone, {SIGCHLD}) == kAllow);
+}
+
+TEST_CASE("seccomp: the reason of a tracer-default violation names the flag") {
+  using tracebox::seccomp::violation_reason;
+  const auto args = [](std::uint64_t a0) { return std::array<std::uint64_t, 6>{a0}; };
+  CHECK(violation_reason("clone", kX86_64, args(CLONE_UNTRACED | SIGCHLD)) ==
+        "clone with CLONE_UNTRACED would escape the tracer");
+  CHECK(violation_reason("clone", kX86_64, args(CLONE_PARENT | CLONE_VM)) ==
+        "clone with CLONE_PARENT would give the child its caller's parent (the tracer, for the "
+        "main process)");
+  CHECK(violation_reason("clone", kX86_64, args(CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD)) ==
+        "clone with CLONE_NEWUSER|CLONE_NEWPID would create namespaces the tracer does not see "
+        "into");
+  CHECK(violation_reason("unshare", kX86_64, args(CLONE_NEWNS | 0x80)) ==
+        "unshare with CLONE_NEWNS|CLONE_NEWTIME would create namespaces the tracer does not see "
+        "into");
+  // Bits clone does not read, and other syscalls.
+  CHECK(violation_reason("clone", kX86_64, args(k4G | SIGCHLD | 0x80)) ==
+        "clone is forbidden by the policy");
+  CHECK(violation_reason("ptrace", kX86_64, args(CLONE_NEWUSER)) ==
+        "ptrace is forbidden by the policy");
 }
 
 // ---- Compat ABIs in the program ----
@@ -914,6 +946,17 @@ TEST_CASE("seccomp: for_tracer in a child: CLONE_UNTRACED and clone3 fail, fork 
                                 return ::syscall(SYS_wait4, -1, nullptr, WNOHANG, nullptr);
                               }),
                  ECHILD);
+  // Parent and namespace flags fail the same way (a traced run reports them as violations).
+  for (unsigned long flags :
+       {CLONE_PARENT | SIGCHLD, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, CLONE_NEWNS | SIGCHLD}) {
+    require_failed(run_filtered(p,
+                                [flags] {
+                                  const long r = ::syscall(SYS_clone, flags, 0, 0, 0, 0);
+                                  if (r == 0) exit_now(0);
+                                  return r;
+                                }),
+                   ENOSYS);
+  }
   const auto clone3 = [] {
     clone_args args{};
     args.exit_signal = SIGCHLD;

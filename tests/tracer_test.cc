@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -511,4 +512,32 @@ TEST_CASE("a consistent check cannot be raced by another thread or process", "[t
     CHECK(r.status == Status::kNormal);
     CHECK(job.output().starts_with("WON"));
   }
+}
+
+TEST_CASE("the tracer thread runs at a higher priority than its programs, which keep ours",
+          "[tracer]") {
+  TB_SKIP_UNLESS(test::is_root(), "raising a priority needs CAP_SYS_NICE");
+  errno = 0;
+  const int ours = ::getpriority(PRIO_PROCESS, 0);
+  REQUIRE(errno == 0);
+  // The tracer thread's priority while it serves a run's events.
+  struct Priority : Handler {
+    int seen = 999;
+    void on_exec(pid_t) override { seen = ::getpriority(PRIO_PROCESS, 0); }
+  };
+  asio::io_context io;
+  std::vector<std::unique_ptr<Job>> jobs;
+  std::vector<std::shared_ptr<Priority>> handlers;
+  // Two runs: the second starts while the first is traced (the thread at its tracer priority).
+  for (int i = 0; i < 2; ++i) {
+    jobs.push_back(std::make_unique<Job>(std::vector<std::string>{"nice"}));
+    jobs.back()->spec.policy.allow("getpriority");
+    handlers.push_back(std::make_shared<Priority>());
+    async_run(io, jobs.back()->spec, handlers.back(),
+              [](Result r) { CHECK(r.status == Status::kNormal); });
+  }
+  io.run();
+  for (auto& h : handlers) CHECK(h->seen == -10);
+  for (auto& job : jobs) CHECK(job->output() == "nice=" + std::to_string(ours) + "\n");
+  CHECK(::getpriority(PRIO_PROCESS, 0) == ours);  // restored once idle
 }

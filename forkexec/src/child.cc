@@ -18,6 +18,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -419,6 +420,9 @@ TB_CHILD_FN int child_main(void* arg) {
     r = raw_syscall(SYS_prlimit64, 0, p.rlimits[i].resource, reinterpret_cast<long>(lim), 0);
     if (r < 0) fail(c, L::kRlimit, static_cast<int>(i), r);
   }
+  // 12b. Scheduling priority (a tracer thread may run at a higher one than its programs).
+  if (p.set_nice && (r = raw_syscall(SYS_setpriority, PRIO_PROCESS, 0, p.nice)) < 0)
+    fail(c, L::kNice, 0, r);
   // 13. No new privileges (setuid binaries and file capabilities no longer elevate).
   if (p.no_new_privs && (r = raw_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0)
     fail(c, L::kNoNewPrivs, 0, r);

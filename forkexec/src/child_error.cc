@@ -88,6 +88,8 @@ std::string_view to_string(ErrorLocation location) {
       return "pid_namespace";
     case ErrorLocation::kSetns:
       return "setns";
+    case ErrorLocation::kNice:
+      return "setpriority";
   }
   return "unknown";
 }

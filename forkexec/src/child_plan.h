@@ -94,6 +94,8 @@ struct ChildPlan {
   const char* work_dir;
   const ChildRlimit* rlimits;
   std::size_t n_rlimits;
+  bool set_nice;
+  int nice;
 
   bool no_new_privs;
   bool drop_caps;  // before the sync

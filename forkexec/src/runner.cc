@@ -172,6 +172,8 @@ void prepare(const Runner& r, Prepared& p) {
   c.work_dir = c_str_or_null(r.work_dir);
   c.rlimits = p.rlimits.data();
   c.n_rlimits = p.rlimits.size();
+  c.set_nice = r.nice.has_value();
+  c.nice = r.nice.value_or(0);
 
   c.no_new_privs = r.no_new_privs || r.seccomp != nullptr;
   const bool drop = r.drop_caps || r.credential.has_value();
@@ -516,6 +518,7 @@ std::string Runner::validate() const {
       return bad("cgroup_fd: fd " + std::to_string(cgroup_fd) + " is not an open directory");
   }
   if (etxtbsy_retries < 0) return bad("etxtbsy_retries must not be negative");
+  if (nice && (*nice < -20 || *nice > 19)) return bad("nice must be -20 to 19");
   if (exit_signal < 0 || exit_signal > 64) return bad("exit_signal must be 0 to 64");
   return {};
 }

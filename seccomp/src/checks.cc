@@ -86,15 +86,19 @@ void compare_word(Emitter& e, std::uint32_t offset, Op op, std::uint32_t k, std:
       e.jump(BPF_JEQ, k, fail, pass);
       return;
     case Op::kGt:
+    case Op::kGt32:  // one word: the same comparison
       e.jump(BPF_JGT, k, pass, fail);
       return;
     case Op::kGe:
+    case Op::kGe32:  // one word: the same comparison
       e.jump(BPF_JGE, k, pass, fail);
       return;
     case Op::kLt:
+    case Op::kLt32:  // one word: the same comparison
       e.jump(BPF_JGE, k, fail, pass);
       return;
     case Op::kLe:
+    case Op::kLe32:  // one word: the same comparison
       e.jump(BPF_JGT, k, fail, pass);
       return;
   }
@@ -110,6 +114,12 @@ void compare(Emitter& e, const ArgCondition& c, std::uint32_t arch, int fail) {
   const auto hi = [](std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); };
   const int holds = e.label();
   const int low_word = e.label();
+  if (is_low32(c.op)) {  // a 64-bit ABI (narrow() made it a plain comparison on 32-bit ones)
+    e.place(low_word);
+    compare_word(e, low, c.op, lo(c.value), 0, holds, fail);
+    e.place(holds);
+    return;
+  }
   if (args_are_32bit(arch)) {  // values were narrowed to 32 bits
     e.place(low_word);
   } else if (c.op == Op::kMaskedEq) {
@@ -137,7 +147,7 @@ void compare(Emitter& e, const ArgCondition& c, std::uint32_t arch, int fail) {
         compare_word(e, high, Op::kGt, hi(c.value), 0, fail, Emitter::kNext);
         e.jump(BPF_JEQ, hi(c.value), low_word, holds);
         break;
-      case Op::kMaskedEq:
+      default:  // kMaskedEq and the low-32-bit ops are handled above
         break;
     }
     e.place(low_word);

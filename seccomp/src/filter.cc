@@ -134,12 +134,60 @@ void add_guard(std::vector<Rule>& rules, const std::string& syscall, const Cond&
   rules = std::move(out);
 }
 
+// Calls of `syscall` with any of the `flags` bits set in argument `arg` get `action`; every rule
+// of `syscall` with another action is narrowed to the calls with none of them set. (One guard
+// per flag through add_guard would narrow each guard by the later ones: n^2 conditions.)
+void add_flag_guards(std::vector<Rule>& rules, const std::string& syscall, unsigned arg,
+                     std::uint64_t flags, Action action, std::uint64_t max) {
+  std::vector<Rule> out;
+  for (Rule& r : rules) {
+    if (r.syscall == syscall && r.action != action &&
+        !narrow(r, Cond::masked_eq(arg, flags, 0), max))
+      continue;
+    out.push_back(std::move(r));
+  }
+  for (std::uint64_t bit = 1; bit != 0; bit <<= 1) {
+    if ((flags & bit) == 0) continue;
+    Rule guarded{syscall, action, {}};
+    if (narrow(guarded, Cond::masked_eq(arg, bit, bit), max)) out.push_back(std::move(guarded));
+  }
+  rules = std::move(out);
+}
+
+// The namespace flags of clone and unshare. CLONE_NEWTIME is 0x80, which clone reads as part of
+// the exit signal (CSIGNAL): only unshare (and clone3) take it.
+constexpr std::uint64_t kCloneNamespaces = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS |
+                                           CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |
+                                           CLONE_NEWNET;
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+// The clone flags a traced run refuses, with what each would do (violation_reason).
+struct RefusedFlag {
+  std::uint64_t flag;
+  const char* name;
+};
+constexpr RefusedFlag kRefusedCloneFlags[] = {
+    {CLONE_UNTRACED, "CLONE_UNTRACED"}, {CLONE_PARENT, "CLONE_PARENT"},
+    {CLONE_NEWNS, "CLONE_NEWNS"},       {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
+    {CLONE_NEWUTS, "CLONE_NEWUTS"},     {CLONE_NEWIPC, "CLONE_NEWIPC"},
+    {CLONE_NEWUSER, "CLONE_NEWUSER"},   {CLONE_NEWPID, "CLONE_NEWPID"},
+    {CLONE_NEWNET, "CLONE_NEWNET"},     {CLONE_NEWTIME, "CLONE_NEWTIME"},
+};
+constexpr std::uint64_t kRefusedClone = CLONE_UNTRACED | CLONE_PARENT | kCloneNamespaces;
+constexpr std::uint64_t kRefusedUnshare = kCloneNamespaces | CLONE_NEWTIME;
+
 // The fail-closed defaults of a traced run (see Builder::for_tracer).
 void add_tracer_defaults(const Spec& s, std::vector<Rule>& rules, std::uint32_t arch,
                          std::uint64_t max) {
-  // A CLONE_UNTRACED child would not be attached to the tracer.
-  add_guard(rules, "clone", Cond::masked_eq(clone_flags_arg(arch), CLONE_UNTRACED, CLONE_UNTRACED),
-            kViolation, max);
+  // A CLONE_UNTRACED child would not be attached to the tracer; a CLONE_PARENT child would be
+  // its caller's sibling (the tracer's own child when the main process makes it, sending the
+  // tracer its exit signal); a child in new namespaces would see pids, mounts, users and a
+  // network the tracer does not (its pids would name other processes than the tracer checks).
+  // The flags are an unsigned long, but clone() reads only their low 32 bits.
+  add_flag_guards(rules, "clone", clone_flags_arg(arch), kRefusedClone, kViolation, max);
+  add_flag_guards(rules, "unshare", 0, kRefusedUnshare, kViolation, max);
   // clone3's flags are in memory where BPF cannot read them; ENOSYS makes libc use clone.
   std::erase_if(rules, [](const Rule& r) { return r.syscall == "clone3"; });
   rules.push_back({"clone3", Action::error(ENOSYS), {}});
@@ -545,6 +593,29 @@ std::string Builder::to_pfc() const {
     text += "#   otherwise " + c.otherwise.to_string() + "\n";
   }
   return text;
+}
+
+// ---- Violations ----
+
+std::string violation_reason(std::string_view syscall, std::uint32_t arch,
+                             const std::array<std::uint64_t, 6>& args) {
+  const bool is_clone = syscall == "clone";
+  if (is_clone || syscall == "unshare") {
+    const std::uint64_t flags = args[is_clone ? clone_flags_arg(arch) : 0] &
+                                (is_clone ? kRefusedClone : kRefusedUnshare) & kMax32;
+    std::string names;
+    for (const RefusedFlag& f : kRefusedCloneFlags)
+      if ((flags & f.flag) != 0) names += (names.empty() ? "" : "|") + std::string(f.name);
+    if (!names.empty()) {
+      const char* why = (flags & CLONE_UNTRACED) != 0 ? "would escape the tracer"
+                        : (flags & CLONE_PARENT) != 0
+                            ? "would give the child its caller's parent (the tracer, for the "
+                              "main process)"
+                            : "would create namespaces the tracer does not see into";
+      return fmt::format("{} with {} {}", syscall, names, why);
+    }
+  }
+  return fmt::format("{} is forbidden by the policy", syscall);
 }
 
 // ---- Names and numbers ----

@@ -26,14 +26,23 @@ bool ArgCondition::holds(std::uint64_t x) const {
       return x >= value;
     case Op::kMaskedEq:
       return (x & mask) == value;
+    case Op::kLt32:
+      return (x & detail::kMax32) < value;
+    case Op::kLe32:
+      return (x & detail::kMax32) <= value;
+    case Op::kGt32:
+      return (x & detail::kMax32) > value;
+    case Op::kGe32:
+      return (x & detail::kMax32) >= value;
   }
   return false;
 }
 
 std::string ArgCondition::to_string() const {
-  constexpr const char* kOps[] = {"==", "!=", "<", "<=", ">", ">="};
+  constexpr const char* kOps[] = {"==", "!=", "<", "<=", ">", ">=", "", "<", "<=", ">", ">="};
   if (op == Op::kMaskedEq) return fmt::format("arg{} & {:#x} == {:#x}", arg, mask, value);
-  return fmt::format("arg{} {} {:#x}", arg, kOps[static_cast<int>(op)], value);
+  return fmt::format("{}arg{} {} {:#x}", detail::is_low32(op) ? "(u32)" : "", arg,
+                     kOps[static_cast<int>(op)], value);
 }
 
 namespace detail {
@@ -45,10 +54,33 @@ using Op = ArgCondition::Op;
 
 enum class Truth { kNever, kSometimes, kAlways };
 
+// The 64-bit op a low-32-bit op is on a 32-bit argument.
+Op widened(Op op) {
+  switch (op) {
+    case Op::kLt32:
+      return Op::kLt;
+    case Op::kLe32:
+      return Op::kLe;
+    case Op::kGt32:
+      return Op::kGt;
+    case Op::kGe32:
+      return Op::kGe;
+    default:
+      return op;
+  }
+}
+
 // Rewrites `c` for an ABI whose arguments are 0..max (the kernel reads the low 32 bits on 32-bit
 // ABIs), and says whether its outcome still depends on the argument.
 Truth canonicalize(Cond& c, std::uint64_t max) {
   const std::uint64_t v = c.value;
+  if (is_low32(c.op)) {
+    // Its own range is 0..2^32-1 whatever the ABI; on a 32-bit ABI it is the plain comparison.
+    Cond low{c.arg, widened(c.op), v, 0};
+    const Truth t = canonicalize(low, kMax32);
+    if (t == Truth::kSometimes && max == kMax32) c = low;
+    return t;
+  }
   switch (c.op) {
     case Op::kEq:
       return v > max ? Truth::kNever : Truth::kSometimes;
@@ -68,6 +100,8 @@ Truth canonicalize(Cond& c, std::uint64_t max) {
       if (c.mask == 0) return Truth::kAlways;
       if (c.mask == max) c = Cond::eq(c.arg, v);
       return Truth::kSometimes;
+    default:
+      break;
   }
   return Truth::kSometimes;
 }
@@ -100,7 +134,7 @@ std::vector<Interval> intervals(const Cond& c) {
     case Op::kGe:
       out.push_back({v, kMax64});
       break;
-    case Op::kMaskedEq:
+    default:  // kMaskedEq; low-32-bit ops are intervals of their own domain (disjoint())
       break;
   }
   return out;
@@ -111,6 +145,20 @@ std::vector<Interval> intervals(const Cond& c) {
 bool disjoint(const Cond& a, const Cond& b) {
   if (a.op == Op::kMaskedEq && b.op == Op::kMaskedEq)
     return ((a.value ^ b.value) & a.mask & b.mask) != 0;
+  if (is_low32(a.op) || is_low32(b.op)) {
+    if (is_low32(a.op) && is_low32(b.op)) {  // intervals of 0..2^32-1
+      for (const Interval& x : intervals({a.arg, widened(a.op), a.value, 0}))
+        for (const Interval& y : intervals({b.arg, widened(b.op), b.value, 0}))
+          if (x.lo <= std::min(y.hi, kMax32) && y.lo <= std::min(x.hi, kMax32)) return false;
+      return true;
+    }
+    // Against a comparison that fixes the low 32 bits: whether they satisfy the other.
+    const Cond& other = is_low32(a.op) ? b : a;
+    const Cond& low = is_low32(a.op) ? a : b;
+    if (other.op == Op::kEq || (other.op == Op::kMaskedEq && (other.mask & kMax32) == kMax32))
+      return !low.holds(other.value);
+    return false;
+  }
   if (a.op == Op::kEq) return !b.holds(a.value);
   if (b.op == Op::kEq) return !a.holds(b.value);
   if (a.op == Op::kMaskedEq || b.op == Op::kMaskedEq) return false;

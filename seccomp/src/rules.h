@@ -22,6 +22,12 @@ struct Rule {
   friend bool operator==(const Rule&, const Rule&) = default;
 };
 
+// Whether `op` compares the low 32 bits of its argument only.
+inline bool is_low32(ArgCondition::Op op) {
+  return op == ArgCondition::Op::kLt32 || op == ArgCondition::Op::kLe32 ||
+         op == ArgCondition::Op::kGt32 || op == ArgCondition::Op::kGe32;
+}
+
 // "allow (unconditional)", "trace(3) when arg1 >= 0x100000 && arg2 == 0x5".
 std::string describe(const Rule& r);
 

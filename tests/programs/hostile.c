@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -16,13 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -211,6 +217,96 @@ static int reopen(const char* path, const char* mode) {
     }
   }
   return 0;
+}
+
+// The kernel's signal-on-I/O chain aimed at `pid`: an owner, a signal (SIGKILL), O_ASYNC, and
+// I/O that fires it. `first` names the step tried first (each one should end the run); the
+// others follow in order, so that a sandbox that let one through is shown to be escaped.
+static int sigio(const char* first, pid_t pid) {
+  int p[2];
+  if (pipe(p) != 0) return 1;
+  int dir = open(".", O_RDONLY | O_DIRECTORY);
+  struct f_owner_ex owner = {F_OWNER_PID, pid};
+  int on = 1;
+  if (strcmp(first, "setown") == 0) result("F_SETOWN", fcntl(p[0], F_SETOWN, pid));
+  if (strcmp(first, "setown-ex") == 0) result("F_SETOWN_EX", fcntl(p[0], F_SETOWN_EX, &owner));
+  if (strcmp(first, "setsig") == 0) result("F_SETSIG", fcntl(p[0], F_SETSIG, SIGKILL));
+  if (strcmp(first, "async") == 0)
+    result("F_SETFL O_ASYNC", fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK));
+  if (strcmp(first, "fioasync") == 0) result("FIOASYNC", ioctl(p[0], FIOASYNC, &on));
+  if (strcmp(first, "fiosetown") == 0) result("FIOSETOWN", ioctl(p[0], 0x8901, &pid));
+  if (strcmp(first, "notify") == 0) {
+    result("F_SETOWN dir", fcntl(dir, F_SETOWN, pid));
+    result("F_NOTIFY", fcntl(dir, F_NOTIFY, DN_CREATE | DN_MULTISHOT));
+  }
+  if (strcmp(first, "lease") == 0) {
+    int fd = open("lease", O_RDONLY);
+    result("F_SETLEASE", fcntl(fd, F_SETLEASE, F_RDLCK));
+  }
+  result("F_SETOWN", fcntl(p[0], F_SETOWN, pid));
+  result("F_SETSIG", fcntl(p[0], F_SETSIG, SIGKILL));
+  result("F_SETFL O_ASYNC", fcntl(p[0], F_SETFL, O_ASYNC | O_NONBLOCK));
+  result("write", write(p[1], "x", 1));
+  sleep_ms(100);
+  say("ESCAPED the kernel was asked to signal the target");
+  return 0;
+}
+
+// A unix datagram socketpair that sends to the named socket at `path` through `how`: sendmsg,
+// sendmmsg or sendto with a destination address, or sendmsg without one (to its peer).
+static int send_named(const char* how, const char* path) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) {
+    result("socketpair", -1);
+    return 1;
+  }
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+  char data[] = "ESCAPED";
+  struct iovec iov = {data, sizeof data - 1};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (strcmp(how, "sendmsg-peer") == 0) {
+    result("sendmsg peer", sendmsg(sv[0], &msg, 0));
+    return 0;
+  }
+  msg.msg_name = &addr;
+  msg.msg_namelen = sizeof addr;
+  if (strcmp(how, "sendmsg") == 0) result("sendmsg", sendmsg(sv[0], &msg, 0));
+  if (strcmp(how, "sendmmsg") == 0) {
+    struct mmsghdr v[3];
+    memset(v, 0, sizeof v);
+    v[0].msg_hdr.msg_iov = &iov;  // the first two go to the peer, the third by name
+    v[0].msg_hdr.msg_iovlen = 1;
+    v[1].msg_hdr = v[0].msg_hdr;
+    v[2].msg_hdr = msg;
+    result("sendmmsg", sendmmsg(sv[0], v, 3, 0));
+  }
+  if (strcmp(how, "sendto") == 0)
+    result("sendto", sendto(sv[0], data, sizeof data - 1, 0, (struct sockaddr*)&addr, sizeof addr));
+  return 0;
+}
+
+// sendmsg-race: a second thread flips msg_name between NULL and the named socket while the main
+// thread sends without a name: a check that reads the header, then lets the kernel read it
+// again, would be won.
+static struct msghdr race_msg;
+static struct sockaddr_un race_addr;
+static void* flip_name(void* unused) {
+  (void)unused;
+  for (;;) {
+    race_msg.msg_name = NULL;
+    race_msg.msg_namelen = 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    race_msg.msg_name = &race_addr;
+    race_msg.msg_namelen = sizeof race_addr;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  }
+  return NULL;
 }
 
 int main(int argc, char** argv) {
@@ -469,6 +565,144 @@ int main(int argc, char** argv) {
     syscall(SYS_execveat, fd, "", argv + 2, environ, AT_EMPTY_PATH);
     result("execveat", -1);
     return 1;
+  }
+  // Signals from the kernel on I/O: sigio FIRST-STEP PID.
+  if (strcmp(mode, "sigio") == 0 && argc > 3) return sigio(arg, (pid_t)atoi(argv[3]));
+  // prlimit PID: lower another process's RLIMIT_NOFILE to 3 (it could not open a file).
+  if (strcmp(mode, "prlimit") == 0) {
+    struct rlimit l = {3, 3};
+    result("prlimit64", syscall(SYS_prlimit64, atoi(arg), RLIMIT_NOFILE, &l, NULL));
+    return 0;
+  }
+  // prlimit-raise: raise our own hard limit (as root the kernel would let us), then lower it.
+  if (strcmp(mode, "prlimit-raise") == 0) {
+    struct rlimit l;
+    getrlimit(RLIMIT_NOFILE, &l);
+    struct rlimit more = {l.rlim_max + 1, l.rlim_max + 1};
+    result("prlimit64 raise", syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &more, NULL));
+    result("setrlimit raise", setrlimit(RLIMIT_NOFILE, &more));
+    struct rlimit inf = {RLIM_INFINITY, RLIM_INFINITY};
+    result("setrlimit infinity", setrlimit(RLIMIT_CPU, &inf));
+    struct rlimit less = {l.rlim_max - 1, l.rlim_max - 1};
+    result("setrlimit lower", setrlimit(RLIMIT_NOFILE, &less));
+    getrlimit(RLIMIT_NOFILE, &l);
+    printf("hard=%llu\n", (unsigned long long)l.rlim_max);
+    return 0;
+  }
+  // clone-flags HEX: a child with these clone flags (new namespaces, CLONE_PARENT...).
+  if (strcmp(mode, "clone-flags") == 0) {
+    long pid = raw_clone(strtoul(arg, NULL, 16) | SIGCHLD);
+    if (pid == 0) {
+      say("ESCAPED the child runs");
+      _exit(0);
+    }
+    result("clone", pid);
+    return 0;
+  }
+  // clone-parent-loop N: N CLONE_PARENT children that would be the tracer's.
+  if (strcmp(mode, "clone-parent-loop") == 0) {
+    for (int i = 0; i < atoi(arg); ++i) {
+      long pid = raw_clone(CLONE_PARENT | SIGCHLD);
+      if (pid == 0) {
+        for (;;) sleep_ms(1000);
+      }
+    }
+    say("ESCAPED all children made");
+    return 0;
+  }
+  if (strcmp(mode, "tiocsti") == 0) {
+    char c = 'x';
+    result("TIOCSTI", ioctl(0, TIOCSTI, &c));
+    return 0;
+  }
+  // setflags FILE: make a file we may only read immutable (or append-only).
+  if (strcmp(mode, "setflags") == 0) {
+    int fd = open(arg, O_RDONLY);
+    int flags = FS_APPEND_FL;
+    result("FS_IOC_SETFLAGS", ioctl(fd, FS_IOC_SETFLAGS, &flags));
+    return 0;
+  }
+  // The fd requests runtimes make keep working; others fail as the kernel fails unknown ones.
+  if (strcmp(mode, "fd-requests") == 0) {
+    int p[2];
+    pipe(p);
+    int n = 0, on = 1;
+    struct winsize ws;
+    result("TCGETS pipe", ioctl(p[0], TCGETS, &ws));
+    result("TIOCGWINSZ pipe", ioctl(p[0], TIOCGWINSZ, &ws));
+    result("FIONREAD", ioctl(p[0], FIONREAD, &n));
+    result("FIONBIO", ioctl(p[0], FIONBIO, &on));
+    result("FIOCLEX", ioctl(p[0], FIOCLEX));
+    result("FS_IOC_GETFLAGS", ioctl(p[0], FS_IOC_GETFLAGS, &n));
+    result("TCSETS", ioctl(p[0], TCSETS, &ws));
+    result("F_GETFL", fcntl(p[0], F_GETFL) == (O_RDONLY | O_NONBLOCK) ? 0 : -1);
+    result("F_SETFL", fcntl(p[0], F_SETFL, O_NONBLOCK | O_APPEND));
+    result("F_DUPFD_CLOEXEC", fcntl(p[0], F_DUPFD_CLOEXEC, 10));
+    result("F_GETOWN", fcntl(p[0], F_GETOWN));
+    result("F_SETPIPE_SZ", fcntl(p[0], F_SETPIPE_SZ, 1 << 20));
+    result("fcntl 1234", fcntl(p[0], 1234, 0));
+    return 0;
+  }
+  // madvise ADVICE (a number) on a page of our own.
+  if (strcmp(mode, "madvise") == 0) {
+    char* page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    page[0] = 1;
+    result("madvise", madvise(page, 4096, atoi(arg)));
+    return 0;
+  }
+  // clock-pid PID: read another process's CPU clock (pid 0: our own).
+  if (strcmp(mode, "clock-pid") == 0) {
+    struct timespec ts;
+    clockid_t id = (clockid_t)((~(unsigned)atoi(arg) << 3) | 2);  // CPUCLOCK_SCHED of a process
+    result("clock_gettime", syscall(SYS_clock_gettime, id, &ts));
+    return 0;
+  }
+  // Our own thread's CPU clock by tid, and our own affinity by tid: allowed.
+  if (strcmp(mode, "self-by-tid") == 0) {
+    struct timespec ts;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    clockid_t id = (clockid_t)((~(unsigned)tid << 3) | 6);
+    result("clock_gettime thread", syscall(SYS_clock_gettime, id, &ts));
+    cpu_set_t set;
+    result("sched_getaffinity tid", sched_getaffinity(tid, sizeof set, &set) == 0 ? 0 : -1);
+    result("sched_getaffinity pid", sched_getaffinity(getpid(), sizeof set, &set) == 0 ? 0 : -1);
+    return 0;
+  }
+  // sched-setaffinity PID: pin another process to CPU 0.
+  if (strcmp(mode, "sched-setaffinity") == 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    result("sched_setaffinity", sched_setaffinity(atoi(arg), sizeof set, &set));
+    return 0;
+  }
+  if (strcmp(mode, "futex-pi") == 0) {
+    static int word;
+    result("FUTEX_LOCK_PI", syscall(SYS_futex, &word, FUTEX_LOCK_PI_PRIVATE, 0, NULL, NULL, 0));
+    return 0;
+  }
+  // send HOW PATH: see send_named.
+  if (strcmp(mode, "send") == 0 && argc > 3) return send_named(arg, argv[3]);
+  if (strcmp(mode, "sendmsg-race") == 0) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) return 1;
+    race_addr.sun_family = AF_UNIX;
+    strncpy(race_addr.sun_path, arg, sizeof race_addr.sun_path - 1);
+    char data[] = "ESCAPED";
+    struct iovec iov = {data, sizeof data - 1};
+    race_msg.msg_iov = &iov;
+    race_msg.msg_iovlen = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, flip_name, NULL);
+    long sent = 0;
+    for (int i = 0; i < 20000; ++i) {
+      char buf[16];
+      if (sendmsg(sv[0], &race_msg, MSG_DONTWAIT) > 0) ++sent;
+      while (recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) > 0) {
+      }
+    }
+    printf("sent %ld\n", sent);
+    return 0;
   }
   // Threads racing exit_group against each other's traced syscalls: not a violation.
   if (strcmp(mode, "exit-race") == 0) {

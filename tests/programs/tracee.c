@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -188,6 +189,13 @@ int main(int argc, char** argv) {
   const char* mode = argv[1];
   const char* arg = argc > 2 ? argv[2] : "";
 
+  // nice: the program's scheduling priority.
+  if (strcmp(mode, "nice") == 0) {
+    errno = 0;
+    const int n = getpriority(PRIO_PROCESS, 0);
+    printf("nice=%d\n", errno == 0 ? n : 999);
+    return 0;
+  }
   // call NAME: one syscall, its result.
   if (strcmp(mode, "call") == 0) {
     report(call(arg));

@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -186,18 +187,103 @@ Violation make_violation(pid_t tid, const tracee::SyscallInfo& s, std::string_vi
 void detail_set_wakeup_signal(int sig) { g_wakeup_signal = sig; }
 
 Session::Session(asio::execution_context& ctx)
-    : asio::execution_context::service(ctx), io_(static_cast<asio::io_context&>(ctx)) {}
+    : asio::execution_context::service(ctx), io_(static_cast<asio::io_context&>(ctx)) {
+  // A process that is PID 1, or a subreaper, inherits the orphans of every run that has no PID
+  // namespace of its own: their zombies are then ours to reap.
+  int subreaper = 0;
+  ::prctl(PR_GET_CHILD_SUBREAPER, &subreaper, 0, 0, 0);
+  reap_orphans_ = ::getpid() == 1 || subreaper != 0;
+}
 
 Session::~Session() {
   if (timer_) ::timer_delete(*timer_);
 }
 
 void Session::shutdown() {
-  // The io_context is going away: end every run, reap every task. Completions are not called.
+  // The io_context is going away: every run ends here, its completion called now (posting it
+  // would be in vain).
+  std::lock_guard lock(mu_);
+  end_everything("the io_context was destroyed with the run in flight", true);
+  orphan_inits_.clear();
+  unpin_tracer();
+}
+
+void Session::configure(const SessionOptions& options) {
+  std::lock_guard lock(mu_);
+  max_in_flight_ = options.max_in_flight;
+  tracer_nice_ = options.tracer_nice;
+  admit();
+}
+
+Metrics Session::metrics() const {
+  Metrics m;
+  m.runs_queued = counters_.queued;
+  m.runs_in_flight = counters_.in_flight;
+  m.runs_completed = counters_.completed;
+  m.stops = counters_.stops;
+  m.queue_delay_total = std::chrono::microseconds(counters_.queue_delay_total_us.load());
+  m.queue_delay_max = std::chrono::microseconds(counters_.queue_delay_max_us.load());
+  m.tracer_cpu = std::chrono::microseconds(counters_.tracer_cpu_ns.load() / 1000);
+  return m;
+}
+
+void Session::submit(std::shared_ptr<RunHandle::State> handle, Spec spec,
+                     std::shared_ptr<Handler> handler, std::function<void(Result)> completion) {
+  std::lock_guard lock(mu_);
+  if (!on_tracer_thread("starting a run")) {
+    // Every run in flight has ended; this thread traces from now on.
+  }
+  queue_.push_back(Pending{std::move(handle), std::move(spec), std::move(handler),
+                           std::move(completion), Clock::now()});
+  ++counters_.queued;
+  admit();
+}
+
+void Session::admit() {
+  admit_pending_ = false;
+  std::size_t limit = max_in_flight_;
+  if (limit == 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    limit = std::max<std::size_t>(2, 2 * static_cast<std::size_t>(cpus));
+  }
+  while (!queue_.empty() && runs_.size() < limit) {
+    Pending p = std::move(queue_.front());
+    queue_.pop_front();
+    --counters_.queued;
+    start(std::move(p));
+  }
+}
+
+bool Session::on_tracer_thread(const char* what) {
+  const pid_t self = gettid_now();
+  if (runs_.empty() && tasks_.empty()) {
+    if (tracer_tid_ != self) {
+      // Nothing in flight: this thread traces from now on. The tick timer signals one thread.
+      tracer_tid_ = self;
+      if (timer_) ::timer_delete(*timer_);
+      timer_.reset();
+    }
+    return true;
+  }
+  if (self == tracer_tid_) return true;
+  end_everything(fmt::format("the io_context was run by another thread ({}) than the one tracing "
+                             "its runs: ptrace ties a tracee to the thread that attached it",
+                             what),
+                 false);
+  tracer_tid_ = self;
+  if (timer_) ::timer_delete(*timer_);
+  timer_.reset();
+  return false;
+}
+
+void Session::end_everything(const std::string& why, bool now) {
   for (auto& [tid, task] : tasks_) ::kill(task.tgid, SIGKILL);
   for (auto& run : runs_) run->child.kill();
   // The tracees first: a namespace's init, once killed, waits in the kernel until every traced
-  // process of its namespace has been waited for by its tracer (us).
+  // process of its namespace has been waited for by its tracer. Without __WNOTHREAD a wait sees
+  // the tracees of every thread of ours, so this works from any thread.
   for (bool inits : {false, true}) {
     for (auto& [tid, task] : tasks_) {
       if (task.init != inits) continue;
@@ -208,24 +294,60 @@ void Session::shutdown() {
     }
   }
   tasks_.clear();
-  for (auto& run : runs_) run->child.release();
+  auto complete = [&](std::function<void(Result)>& completion, Result r) {
+    if (!completion) return;
+    if (now) {
+      completion(std::move(r));
+    } else {
+      asio::post(io_,
+                 [c = std::move(completion), res = std::move(r)]() mutable { c(std::move(res)); });
+    }
+  };
+  std::vector<std::unique_ptr<Run>> runs = std::move(runs_);
   runs_.clear();
-  orphan_inits_.clear();
-  unpin_tracer();
+  for (auto& run : runs) {
+    run->child.release();
+    record(*run, Status::kRunnerError, LimitKind::kNone, why);
+    Result res = std::move(run->result);
+    res.queue_time = run->queue_time;
+    if (run->exec_seen)
+      res.wall_time = std::chrono::microseconds(to_us(Clock::now() - run->exec_time));
+    --counters_.in_flight;
+    ++counters_.completed;
+    complete(run->completion, std::move(res));
+  }
+  std::deque<Pending> queue = std::move(queue_);
+  queue_.clear();
+  for (auto& p : queue) {
+    Result res;
+    res.status = Status::kRunnerError;
+    res.error = why;
+    res.queue_time = std::chrono::microseconds(to_us(Clock::now() - p.queued_at));
+    --counters_.queued;
+    ++counters_.completed;
+    complete(p.completion, std::move(res));
+  }
 }
 
-void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
-                    std::shared_ptr<Handler> handler, std::function<void(Result)> completion) {
+void Session::start(Pending p) {
   auto run = std::make_unique<Run>();
   run->start = Clock::now();
-  run->handle = std::move(handle);
-  run->handler = handler ? std::move(handler) : std::make_shared<Handler>();
-  run->completion = std::move(completion);
-  run->spec = std::move(spec);
+  run->queue_time = std::chrono::microseconds(to_us(run->start - p.queued_at));
+  run->seq = next_seq_++;
+  run->handle = std::move(p.handle);
+  run->handler = p.handler ? std::move(p.handler) : std::make_shared<Handler>();
+  run->completion = std::move(p.completion);
+  run->spec = std::move(p.spec);
   Run& r = *run;
+  const auto queued_us = r.queue_time.count();
+  counters_.queue_delay_total_us += queued_us;
+  for (auto max = counters_.queue_delay_max_us.load(); queued_us > max;)
+    if (counters_.queue_delay_max_us.compare_exchange_weak(max, queued_us)) break;
 
   auto fail = [&](Result result) {
     result.setup_time = std::chrono::microseconds(to_us(Clock::now() - r.start));
+    result.queue_time = r.queue_time;
+    ++counters_.completed;
     asio::post(io_, [c = std::move(r.completion), res = std::move(result)]() mutable {
       if (c) c(std::move(res));
     });
@@ -238,11 +360,6 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
   };
   if (r.handle->cancelled) return runner_error("cancelled");
 
-  const pid_t self = gettid_now();
-  if (!runs_.empty() && tracer_tid_ != self) {
-    return runner_error(
-        "the io_context is run by several threads; the tracer must be a single thread");
-  }
   try {
     install_wakeup_handler();
     const Spec& s = r.spec;
@@ -283,6 +400,13 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
 
     runner.seccomp = build_program(s, r);
 
+    // The program runs at the priority the thread had before it became a tracer.
+    if (!runner.nice) {
+      errno = 0;
+      const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
+      if (saved_nice_ || errno == 0) runner.nice = saved_nice_.value_or(current);
+    }
+
     // The layers under the tracer's checks, where the tracer may set them up.
     const Isolation& iso = s.isolation;
     const bool root = ::geteuid() == 0;
@@ -306,7 +430,6 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
     if (s.placement.mode == Placement::Mode::kTracerCpu) cpu = ::sched_getcpu();
     if (cpu >= 0) pin_tracer(cpu);
 
-    tracer_tid_ = self;
     r.child = runner.start();
     r.main_pid = r.child.pid();
     r.pid_ns = runner.pid_namespace;
@@ -338,10 +461,26 @@ void Session::start(std::shared_ptr<RunHandle::State> handle, Spec spec,
     r.init_reaped = false;
   }
   runs_.push_back(std::move(run));
+  ++counters_.in_flight;
   ensure_pump();
 }
 
 void Session::cancel(const RunHandle::State* handle) {
+  std::lock_guard lock(mu_);
+  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+    if (it->handle.get() != handle) continue;
+    Result res;
+    res.status = Status::kRunnerError;
+    res.error = "cancelled";
+    res.queue_time = std::chrono::microseconds(to_us(Clock::now() - it->queued_at));
+    --counters_.queued;
+    ++counters_.completed;
+    asio::post(io_, [c = std::move(it->completion), r = std::move(res)]() mutable {
+      if (c) c(std::move(r));
+    });
+    queue_.erase(it);
+    return;
+  }
   for (auto& run : runs_) {
     if (run->handle.get() == handle && !run->killing) {
       record(*run, Status::kRunnerError, LimitKind::kNone, "cancelled");
@@ -358,6 +497,14 @@ void Session::wake() {
 void Session::ensure_pump() {
   if (pumping_) return;
   pumping_ = true;
+  if (tracer_nice_ != 0 && !saved_nice_) {
+    // A thread's nice value: setpriority on its tid (Linux threads have their own).
+    errno = 0;
+    const int old = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
+    if (errno == 0 && old != tracer_nice_ &&
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), tracer_nice_) == 0)
+      saved_nice_ = old;
+  }
   if (!timer_) {
     sigevent sev{};
     sev.sigev_notify = SIGEV_THREAD_ID;
@@ -375,14 +522,31 @@ void Session::ensure_pump() {
 }
 
 void Session::pump() {
+  std::lock_guard lock(mu_);
+  if (!on_tracer_thread("serving its runs' stops")) {
+    pumping_ = false;
+    return;
+  }
+  timespec cpu_before{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_before);
   set_wakeup_blocked(false);
   for (;;) {
+    if (admit_pending_) admit();
     if (tasks_.empty() && runs_.empty()) break;
     int status = 0;
     pid_t pid = ::wait4(-1, &status, __WCLONE | __WNOTHREAD, nullptr);
     if (pid > 0) {
+      batch_.clear();
+      batch_.emplace_back(pid, status);
+      if (runs_.size() > 1) {
+        // Every other stop ready now too, to be served in turn: wait4 returns the newest tracee
+        // first, and serving one stop at a time would let a busy run starve the older ones.
+        while ((pid = ::wait4(-1, &status, __WCLONE | __WNOTHREAD | WNOHANG, nullptr)) > 0)
+          batch_.emplace_back(pid, status);
+        pid = batch_.front().first;
+      }
       try {
-        handle_status(pid, status);
+        serve(batch_);
       } catch (const std::exception& e) {
         fail_all(std::string("tracer error: ") + e.what());
       }
@@ -396,25 +560,60 @@ void Session::pump() {
       } catch (const std::exception& e) {
         fail_all(std::string("tracer error: ") + e.what());
       }
+      if (admit_pending_) admit();
       set_wakeup_blocked(true);
       asio::post(io_, [this] { pump(); });
-      return;
+      break;
     }
     // ECHILD: nothing of ours is left to wait for, yet runs remain.
     fail_all("lost track of the run's processes");
     tasks_.clear();
     for (auto& run : runs_) {
       run->main_reaped = true;
+      run->init_reaped = true;
       run->live_tasks = 0;
     }
     while (!runs_.empty()) maybe_finish(*runs_.front());
     break;
   }
+  timespec cpu_after{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_after);
+  counters_.tracer_cpu_ns += (cpu_after.tv_sec - cpu_before.tv_sec) * 1'000'000'000LL +
+                             (cpu_after.tv_nsec - cpu_before.tv_nsec);
+  if (!tasks_.empty() || !runs_.empty()) return;  // the next pump is posted
   set_wakeup_blocked(true);
   itimerspec off{};
   if (timer_) ::timer_settime(*timer_, 0, &off, nullptr);
   pumping_ = false;
   unpin_tracer();
+  if (saved_nice_) {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), *saved_nice_);
+    saved_nice_.reset();
+  }
+}
+
+void Session::serve(std::vector<std::pair<pid_t, int>>& batch) {
+  counters_.stops += batch.size();
+  if (batch.size() == 1) return handle_status(batch[0].first, batch[0].second);
+  // Round-robin over the runs, oldest run first in each round; each run's stops in the order
+  // the kernel gave them. (Events of tasks no run owns yet go first.)
+  struct Item {
+    std::size_t round;
+    std::uint64_t seq;
+    std::size_t index;
+  };
+  std::vector<Item> order;
+  order.reserve(batch.size());
+  std::unordered_map<const Run*, std::size_t> seen;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto it = tasks_.find(batch[i].first);
+    const Run* run = it == tasks_.end() ? nullptr : it->second.run;
+    order.push_back({seen[run]++, run == nullptr ? 0 : run->seq + 1, i});
+  }
+  std::sort(order.begin(), order.end(), [](const Item& a, const Item& b) {
+    return a.round != b.round ? a.round < b.round : a.seq < b.seq;
+  });
+  for (const Item& item : order) handle_status(batch[item.index].first, batch[item.index].second);
 }
 
 pid_t Session::task_named(Run& run, pid_t pid) {
@@ -477,6 +676,7 @@ void Session::handle_status(pid_t pid, int status) {
   Task& task = it->second;
   if (WIFEXITED(status) || WIFSIGNALED(status)) return on_exit(task, status);
   if (!WIFSTOPPED(status)) return;
+  if (task.run != nullptr) ++task.run->result.stops;
   if (Run* run = task.run; run != nullptr && run->freeze) {
     Freeze& f = *run->freeze;
     const int event = (status >> 16) & 0xff;
@@ -814,9 +1014,7 @@ void Session::on_seccomp(Task& task) {
       break;
     }
     case seccomp::kTagViolation:
-      d = Decision::kill((info.name == "clone" && (s.args[0] & CLONE_UNTRACED) != 0)
-                             ? std::string("clone with CLONE_UNTRACED would escape the tracer")
-                             : fmt::format("{} is forbidden by the policy", display()));
+      d = Decision::kill(seccomp::violation_reason(display(), s.arch, s.args));
       break;
     case seccomp::kTagBadArch:
       d = Decision::kill(
@@ -1094,8 +1292,9 @@ void Session::maybe_finish(Run& run) {
   std::int64_t cpu = 0;
   for (auto& [tgid, p] : run.processes) cpu += p.cpu_ns;
   res.cpu_time = std::chrono::microseconds(cpu / 1000);
-  res.wall_time =
-      std::chrono::microseconds(to_us(end - (run.exec_seen ? run.exec_time : run.start)));
+  res.queue_time = run.queue_time;
+  res.wall_time = std::chrono::microseconds(run.exec_seen ? to_us(end - run.exec_time) : 0);
+  if (!run.exec_seen) res.setup_time = std::chrono::microseconds(to_us(end - run.start));
   res.memory_kib = run.peak_bytes / 1024;
   if (!run.cause_recorded) {
     res.status = Status::kRunnerError;
@@ -1123,6 +1322,9 @@ void Session::maybe_finish(Run& run) {
     if (c) c(std::move(r));
   });
   std::erase_if(runs_, [&](const std::unique_ptr<Run>& p) { return p.get() == &run; });
+  --counters_.in_flight;
+  ++counters_.completed;
+  admit_pending_ = true;
 }
 
 void Session::fail_all(const std::string& why) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -52,11 +53,22 @@ struct Freeze {
   Clock::time_point since;
 };
 
+// A run waiting for admission.
+struct Pending {
+  std::shared_ptr<RunHandle::State> handle;
+  Spec spec;
+  std::shared_ptr<Handler> handler;
+  std::function<void(Result)> completion;
+  Clock::time_point queued_at;
+};
+
 struct Run {
   Spec spec;
   std::shared_ptr<Handler> handler;
   std::function<void(Result)> completion;
   std::shared_ptr<RunHandle::State> handle;
+  std::uint64_t seq = 0;  // admission order: older runs are served first in a round
+  std::chrono::microseconds queue_time{0};
 
   forkexec::Child child;
   pid_t main_pid = -1;
@@ -107,16 +119,28 @@ class Session : public asio::execution_context::service {
   explicit Session(asio::execution_context& ctx);
   ~Session() override;
 
-  // On the io thread: starts a run (never throws; failures complete the run).
-  void start(std::shared_ptr<RunHandle::State> handle, Spec spec, std::shared_ptr<Handler> handler,
-             std::function<void(Result)> completion);
-  // On the io thread: cancels the run of `handle` if it is active.
+  // On the io thread: queues a run, and starts it when it may (never throws; failures
+  // complete the run).
+  void submit(std::shared_ptr<RunHandle::State> handle, Spec spec, std::shared_ptr<Handler> handler,
+              std::function<void(Result)> completion);
+  // On the io thread: cancels the run of `handle` if it is queued or active.
   void cancel(const RunHandle::State* handle);
   // From any thread: interrupts the pump's wait so that it yields to other handlers soon.
   void wake();
+  void configure(const SessionOptions& options);
+  Metrics metrics() const;
 
  private:
   void shutdown() override;
+  // Starts queued runs while fewer than max_in_flight are.
+  void admit();
+  void start(Pending p);
+  // Whether the calling thread may trace this session's runs; if not, every run ends (loudly).
+  bool on_tracer_thread(const char* what);
+  // Kills every process of every run, reaps them from this thread, completes every run with a
+  // runner_error `why` (posted, or called here when `now`), and empties the queue likewise.
+  void end_everything(const std::string& why, bool now);
+  void serve(std::vector<std::pair<pid_t, int>>& batch);
 
   void ensure_pump();
   void pump();
@@ -151,6 +175,21 @@ class Session : public asio::execution_context::service {
   void unpin_tracer();
 
   asio::io_context& io_;
+  // Every entry point takes it: an io_context run by two threads at once must fail cleanly,
+  // not race.
+  std::recursive_mutex mu_;
+  std::deque<Pending> queue_;
+  std::size_t max_in_flight_ = 0;
+  std::uint64_t next_seq_ = 0;
+  bool admit_pending_ = false;
+  bool reap_orphans_ = false;  // we are PID 1 or a subreaper: orphans of runs come to us
+  std::vector<std::pair<pid_t, int>> batch_;
+  Clock::time_point last_pump_;  // when the pump last ran (a gap: the io_context was stopped)
+  struct Counters {
+    std::atomic<std::uint64_t> queued{0}, in_flight{0}, completed{0}, stops{0};
+    std::atomic<std::int64_t> queue_delay_total_us{0}, queue_delay_max_us{0};
+    std::atomic<std::int64_t> tracer_cpu_ns{0};
+  } counters_;
   std::vector<std::unique_ptr<Run>> runs_;
   std::unordered_map<pid_t, Task> tasks_;
   // Inits of abandoned runs, kept (with their stacks) until reaped.
@@ -162,6 +201,8 @@ class Session : public asio::execution_context::service {
   std::atomic<pid_t> tracer_tid_{0};
   std::optional<timer_t> timer_;
   bool pinned_ = false;
+  int tracer_nice_ = -10;
+  std::optional<int> saved_nice_;  // the thread's own nice value while we changed it
   std::vector<unsigned char> saved_affinity_;
 };
 

@@ -1,6 +1,9 @@
 #include "tracebox/tracer/tracer.h"
 
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <optional>
+#include <string>
 
 #include "session.h"
 
@@ -75,21 +78,54 @@ RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> ha
   auto state = std::make_shared<RunHandle::State>(io);
   asio::post(io, [state, spec = std::move(spec), handler = std::move(handler),
                   completion = std::move(completion)]() mutable {
-    asio::use_service<Session>(state->io).start(state, std::move(spec), std::move(handler),
-                                                std::move(completion));
+    asio::use_service<Session>(state->io).submit(state, std::move(spec), std::move(handler),
+                                                 std::move(completion));
   });
   asio::use_service<Session>(io).wake();
   return RunHandle(state);
 }
 
-Result run(Spec spec, Handler& handler) {
+void configure(asio::io_context& io, SessionOptions options) {
+  asio::use_service<Session>(io).configure(options);
+}
+
+Metrics metrics(asio::io_context& io) { return asio::use_service<Session>(io).metrics(); }
+
+Result run(Spec spec, Handler& handler, RunOptions options) {
   asio::io_context io;
-  Result out;
+  std::optional<Result> out;
   // A non-owning pointer: the caller's handler outlives io.run().
   std::shared_ptr<Handler> h(std::shared_ptr<Handler>(), &handler);
-  async_run(io, std::move(spec), h, [&](Result r) { out = std::move(r); });
-  io.run();
-  return out;
+  RunHandle handle = async_run(io, std::move(spec), h, [&](Result r) { out = std::move(r); });
+  std::optional<asio::steady_timer> deadline;
+  bool timed_out = false;
+  if (options.timeout) {
+    deadline.emplace(io, *options.timeout);
+    deadline->async_wait([&](const asio::error_code& ec) {
+      if (ec || out) return;
+      timed_out = true;
+      handle.cancel();
+    });
+  }
+  {
+    // A stop request from any thread cancels the run (RunHandle::cancel is thread-safe).
+    std::optional<std::stop_callback<std::function<void()>>> on_stop;
+    if (options.stop.stop_possible())
+      on_stop.emplace(options.stop, std::function<void()>([&handle] { handle.cancel(); }));
+    while (!out && io.run_one() > 0) {
+    }
+  }
+  if (deadline) deadline->cancel();
+  if (!out) {
+    Result r;
+    r.error = "the run ended without a result";
+    return r;
+  }
+  if (timed_out && out->status == Status::kRunnerError && out->error == "cancelled") {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*options.timeout);
+    out->error = "timed out after " + std::to_string(ms.count()) + " ms (RunOptions::timeout)";
+  }
+  return std::move(*out);
 }
 
 void set_wakeup_signal(int sig) { detail_set_wakeup_signal(sig); }

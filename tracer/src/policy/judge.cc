@@ -8,8 +8,21 @@
 #include <linux/openat2.h>
 #include <sys/stat.h>
 
+#include <linux/audit.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 namespace tracebox::tracer::policy {
 namespace {
@@ -87,6 +100,49 @@ Decision check_exec_target(Context& ctx, const PathSyscall& syscall, const Judge
   return Decision::kill(fmt::format("{} of {}: {}", syscall.name, target.path, v.reason));
 }
 
+// Whether `pid` names the stopped thread or its process, as the tracer numbers them or as the
+// program does (the innermost numbers of NSpid/NStgid, when the run has a PID namespace).
+bool is_caller(const Context& ctx, pid_t pid) {
+  if (pid <= 0) return false;
+  if (pid == ctx.pid() || pid == ctx.tgid()) return true;
+  std::ifstream status("/proc/" + std::to_string(ctx.pid()) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (!line.starts_with("NSpid:") && !line.starts_with("NStgid:")) continue;
+    const auto last = line.find_last_of(" \t");
+    if (last != std::string::npos && line.substr(last + 1) == std::to_string(pid)) return true;
+  }
+  return false;
+}
+
+// The hard limit of `resource` from /proc/<tid>/limits: a header, then one line per resource in
+// the kernel's order, "<name padded to 26> <soft> <hard> [units]", "unlimited" for infinity.
+bool hard_limit_from_proc(pid_t tid, std::uint32_t resource, std::uint64_t& hard) {
+  std::ifstream in("/proc/" + std::to_string(tid) + "/limits");
+  std::string line;
+  for (std::uint32_t i = 0; i <= resource + 1; ++i)
+    if (!std::getline(in, line)) return false;
+  if (line.size() <= 26) return false;
+  std::istringstream fields(line.substr(26));
+  std::string soft, max;
+  if (!(fields >> soft >> max)) return false;
+  if (max == "unlimited") {
+    hard = RLIM64_INFINITY;
+    return true;
+  }
+  char* end = nullptr;
+  hard = std::strtoull(max.c_str(), &end, 10);
+  return end != nullptr && *end == '\0';
+}
+
+// Allows `name` (with `allowed`) in the modes its argument rules allow.
+void add_allowed(Policy& p, const std::string& name, const seccomp::Action& allowed) {
+  if (std::string_view why = never_allowed(name); !why.empty())
+    throw ConfigError(fmt::format("syscall \"{}\" cannot be allowed: {}", name, why));
+  std::vector<Rule> rules = argument_rules(name, allowed);
+  if (rules.empty()) rules.push_back({name, allowed, {}});
+  p.rules.insert(p.rules.end(), rules.begin(), rules.end());
+}
+
 }  // namespace
 
 Policy make_policy(const JudgePolicy& judge) {
@@ -109,7 +165,7 @@ Policy make_policy(const JudgePolicy& judge) {
                         "\" takes a path that the file policy does not check; allowing it would "
                         "bypass the file sets (deny it instead)");
     } else {
-      p.allow(name);
+      add_allowed(p, name, seccomp::Action::allow());
     }
   }
   for (const auto& [name, err] : judge.deny) {
@@ -120,28 +176,146 @@ Policy make_policy(const JudgePolicy& judge) {
     once(name);
     if (takes_path(name))
       throw ConfigError("syscall \"" + name + "\" takes a path: it cannot have a budget");
-    p.trace(name, kTagBudget);
+    add_allowed(p, name, seccomp::Action::trace(kTagBudget));
   }
   return p;
 }
 
 Decision JudgeHandler::on_syscall(Context& ctx) {
   const std::string name(ctx.syscall_name());
-  if (ctx.tag() == kTagBudget) {
-    auto it = judge_.budgets.find(name);
-    const std::uint64_t used = ++used_[name];
-    if (it == judge_.budgets.end() || used > it->second) {
-      return Decision::kill(fmt::format("{} is allowed {} time(s); this was call {}", name,
-                                        it == judge_.budgets.end() ? 0 : it->second, used));
+  switch (ctx.tag()) {
+    case kTagBudget:
+      return count(name);
+    case kTagPath:
+      if (const PathSyscall* s = find_path_syscall(name)) return check_paths(ctx, *s);
+      break;
+    case kTagSignal:
+      if (is_signal_syscall(name)) return check_signal(ctx);
+      break;
+    case kTagArgument: {
+      std::array<std::uint64_t, 6> args{};
+      for (unsigned i = 0; i < args.size(); ++i) args[i] = ctx.arg(i);
+      ArgumentVerdict v = decide_arguments(name, args);
+      if (v.kind == ArgumentVerdict::Kind::kViolation) return Decision::kill(std::move(v.reason));
+      // The filter refused what the table allows: an ABI whose arguments BPF cannot see (x32)
+      // gets the strictest of the syscall's rules.
+      return Decision::kill(
+          fmt::format("{}: its arguments cannot be checked on the {} ABI", name, ctx.arch_name()));
     }
-    return Decision::allow();
+    case kTagSelf:
+      return check_self(ctx);
+    case kTagLimit:
+      if (Decision d = check_limit(ctx); d.kind != Decision::Kind::kAllow) return d;
+      return count(name);
+    case kTagMessage:
+      if (Decision d = check_message(ctx); d.kind != Decision::Kind::kAllow) return d;
+      return count(name);
+    default:
+      break;
   }
-  if (ctx.tag() == kTagPath) {
-    if (const PathSyscall* s = find_path_syscall(name)) return check_paths(ctx, *s);
-  }
-  if (ctx.tag() == kTagSignal && is_signal_syscall(name)) return check_signal(ctx);
   return Decision::kill(
       fmt::format("{} is traced with tag {:#x}, which the judge does not know", name, ctx.tag()));
+}
+
+Decision JudgeHandler::count(const std::string& name) {
+  auto it = judge_.budgets.find(name);
+  if (it == judge_.budgets.end()) return Decision::allow();  // allowed, not budgeted
+  const std::uint64_t used = ++used_[name];
+  if (used > it->second)
+    return Decision::kill(
+        fmt::format("{} is allowed {} time(s); this was call {}", name, it->second, used));
+  return Decision::allow();
+}
+
+Decision JudgeHandler::check_self(Context& ctx) {
+  const std::string name(ctx.syscall_name());
+  std::array<std::uint64_t, 6> args{};
+  for (unsigned i = 0; i < args.size(); ++i) args[i] = ctx.arg(i);
+  ArgumentVerdict v = decide_arguments(name, args);
+  if (v.kind != ArgumentVerdict::Kind::kCheck || v.tag != kTagSelf)
+    return Decision::kill(
+        fmt::format("{}: its arguments cannot be checked on the {} ABI", name, ctx.arch_name()));
+  // pid_t: the kernel reads the low 32 bits.
+  const auto pid = static_cast<pid_t>(static_cast<std::int32_t>(args[v.pid_arg]));
+  if (!is_caller(ctx, pid)) return Decision::kill(std::move(v.reason));
+  // The caller itself: decided as pid 0 is.
+  args[v.pid_arg] = 0;
+  ArgumentVerdict own = decide_arguments(name, args);
+  switch (own.kind) {
+    case ArgumentVerdict::Kind::kAllow:
+      return count(name);
+    case ArgumentVerdict::Kind::kErrno:
+      return Decision::deny(own.error);
+    case ArgumentVerdict::Kind::kViolation:
+      return Decision::kill(std::move(own.reason));
+    case ArgumentVerdict::Kind::kCheck:
+      break;
+  }
+  return Decision::kill(fmt::format("{} of its own pid needs a check the judge cannot make", name));
+}
+
+Decision JudgeHandler::check_limit(Context& ctx) {
+  const std::string_view name = ctx.syscall_name();
+  const bool prlimit = name == "prlimit64";
+  // The resource is an int; prlimit64's pid is 0 here (the filter refuses others).
+  const auto resource = static_cast<std::uint32_t>(ctx.arg(prlimit ? 1 : 0));
+  const std::uint64_t addr = ctx.arg(prlimit ? 2 : 1);
+  std::uint64_t want_max = 0;
+  if (prlimit || (ctx.arch() & __AUDIT_ARCH_64BIT) != 0) {
+    std::array<std::uint64_t, 2> l{};  // struct rlimit64 {cur, max}
+    if (int err = ctx.read(addr, std::as_writable_bytes(std::span(l))); err != 0)
+      return Decision::deny(err);
+    want_max = l[1];
+  } else {
+    std::array<std::uint32_t, 2> l{};  // a 32-bit ABI's struct rlimit; ~0 is infinity
+    if (int err = ctx.read(addr, std::as_writable_bytes(std::span(l))); err != 0)
+      return Decision::deny(err);
+    want_max = l[1] == ~std::uint32_t{0} ? RLIM64_INFINITY : l[1];
+  }
+  // The current limits of the caller's process, as the kernel will compare them.
+  std::array<std::uint64_t, 2> now{};
+  if (::syscall(SYS_prlimit64, ctx.pid(), resource, nullptr, now.data()) != 0) {
+    const int err = errno;  // EINVAL for an unknown resource, as the call would get
+    // A tracee with other credentials (a user namespace of its own) refuses prlimit64 to the
+    // tracer; its /proc/<pid>/limits is readable by anyone.
+    if (err != EPERM || !hard_limit_from_proc(ctx.pid(), resource, now[1]))
+      return Decision::deny(err);
+  }
+  // Raising a hard limit needs CAP_SYS_RESOURCE: a program that has it (run as root without
+  // dropping capabilities) would lift the limits the run is given. EPERM is what an
+  // unprivileged caller gets from the kernel.
+  if (want_max > now[1]) return Decision::deny(EPERM);
+  return Decision::allow();
+}
+
+Decision JudgeHandler::check_message(Context& ctx) {
+  const std::string_view name = ctx.syscall_name();
+  // struct msghdr starts with msg_name; struct mmsghdr is a msghdr and an unsigned int. A
+  // 32-bit ABI's pointers and sizes are 32-bit (compat_msghdr, 28 bytes).
+  const bool wide = (ctx.arch() & __AUDIT_ARCH_64BIT) != 0;
+  const std::size_t pointer = wide ? 8 : 4;
+  const std::size_t stride = wide ? sizeof(mmsghdr) : 32;
+  std::size_t count = 1;
+  if (name == "sendmmsg")
+    count = std::min<std::uint64_t>(static_cast<std::uint32_t>(ctx.arg(2)),
+                                    UIO_MAXIOV);  // the kernel's cap
+  if (count == 0) return Decision::allow();
+  std::vector<std::byte> headers((count - 1) * stride + pointer);
+  if (int err = ctx.read(ctx.arg(1), headers); err != 0) return Decision::deny(err);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint64_t msg_name = 0;
+    std::memcpy(&msg_name, headers.data() + i * stride, pointer);  // little- or zero-extended
+    if (msg_name == 0) continue;
+    return Decision::kill(
+        count == 1 && name == "sendmsg"
+            ? fmt::format("{} with a destination address (msg_name) would reach a socket by its "
+                          "name",
+                          name)
+            : fmt::format("{} with a destination address (msg_name of message {}) would reach a "
+                          "socket by its name",
+                          name, i));
+  }
+  return Decision::allow();
 }
 
 Decision JudgeHandler::check_signal(Context& ctx) {

@@ -53,6 +53,7 @@ enum class ErrorLocation : std::uint32_t {
   kExec,
   kPidNamespace,  // parent: the new PID namespace and its init
   kSetns,         // indexed: Runner::join_namespaces entry
+  kNice,
 };
 
 // "mount", "execve", ... (snake_case, stable: used in JSON results).

@@ -131,6 +131,8 @@ struct Runner {
 
   // Applied in order with prlimit64; a failure reports kRlimit with the entry's index.
   std::vector<rlimit::RLimit> rlimits;
+  // The program's nice value (setpriority after the rlimits); unset: the caller's thread's.
+  std::optional<int> nice;
   // Entry i becomes fd i in the child (kCloseFd closes it). Every other fd is closed.
   std::vector<int> files;
   // chdir after mounts and pivot_root (relative to the new root when pivoting). Empty: no chdir.

@@ -4,6 +4,7 @@
 
 #include <linux/filter.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,9 +54,23 @@ inline constexpr std::uint16_t kTagViolation = 0xfffe;
 // A syscall from an ABI the policy does not enforce (i386 or x32 on x86_64).
 inline constexpr std::uint16_t kTagBadArch = 0xfffd;
 
-// A condition on one syscall argument, as libseccomp compares them (64-bit values).
+// A condition on one syscall argument, as libseccomp compares them (64-bit values), or on its
+// low 32 bits only (the *32 ops: the int or unsigned int a kernel entry point reads, whatever the
+// caller left in the register's high half).
 struct ArgCondition {
-  enum class Op : std::uint8_t { kEq, kNe, kLt, kLe, kGt, kGe, kMaskedEq };
+  enum class Op : std::uint8_t {
+    kEq,
+    kNe,
+    kLt,
+    kLe,
+    kGt,
+    kGe,
+    kMaskedEq,
+    kLt32,
+    kLe32,
+    kGt32,
+    kGe32
+  };
   unsigned arg = 0;  // 0..5
   Op op = Op::kEq;
   std::uint64_t value = 0;
@@ -70,10 +85,15 @@ struct ArgCondition {
   static ArgCondition masked_eq(unsigned arg, std::uint64_t mask, std::uint64_t v) {
     return {arg, Op::kMaskedEq, v, mask};
   }
+  // (arg & 0xffffffff) < v, <= v, > v, >= v (unsigned); equality is masked_eq(arg, 0xffffffff, v).
+  static ArgCondition lt32(unsigned arg, std::uint64_t v) { return {arg, Op::kLt32, v, 0}; }
+  static ArgCondition le32(unsigned arg, std::uint64_t v) { return {arg, Op::kLe32, v, 0}; }
+  static ArgCondition gt32(unsigned arg, std::uint64_t v) { return {arg, Op::kGt32, v, 0}; }
+  static ArgCondition ge32(unsigned arg, std::uint64_t v) { return {arg, Op::kGe32, v, 0}; }
 
-  // Whether `x` satisfies the condition (compared as 64-bit values).
+  // Whether `x` satisfies the condition (compared as 64-bit values, or its low 32 bits).
   bool holds(std::uint64_t x) const;
-  // "arg1 < 0x100000", "arg0 & 0x800000 == 0", ...
+  // "arg1 < 0x100000", "arg0 & 0x800000 == 0", "(u32)arg1 >= 0x5", ...
   std::string to_string() const;
   friend bool operator==(const ArgCondition&, const ArgCondition&) = default;
 };
@@ -142,9 +162,13 @@ class Builder {
   // The action for a syscall from an ABI the filter does not enforce (default: kill_process).
   Builder& bad_arch_action(Action action);
   // Wraps the user policy with the fail-closed defaults a traced run needs:
-  //  - clone with CLONE_UNTRACED in its flags is trace(kTagViolation); every clone rule of the
-  //    policy is narrowed to calls without it (an unconditional allow becomes "allow when
-  //    (flags & CLONE_UNTRACED) == 0");
+  //  - clone with CLONE_UNTRACED (the child would not be traced), CLONE_PARENT (the child would
+  //    be its caller's sibling: the tracer's own child, for the main process) or a namespace flag
+  //    (CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET: the child would see
+  //    pids, mounts and users the tracer does not) in the low 32 bits of its flags (all that
+  //    clone reads) is trace(kTagViolation), and so is unshare with a namespace flag (those and
+  //    CLONE_NEWTIME); every other rule of the policy for them is narrowed to calls without
+  //    these flags (an unconditional allow becomes "allow when (flags & refused) == 0");
   //  - clone3 fails with ENOSYS whatever the policy says (its flags are in memory, out of BPF's
   //    reach; libc then falls back to clone);
   //  - unless the policy names them: seccomp is trace(kTagViolation), and so is prctl with
@@ -177,6 +201,13 @@ class Builder {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// The reason of a trace(kTagViolation) stop of a traced run, naming what the fail-closed
+// defaults refuse: "clone with CLONE_NEWUSER|CLONE_NEWPID would create namespaces the tracer does
+// not see into", "clone with CLONE_UNTRACED would escape the tracer"; any other call is
+// "<syscall> is forbidden by the policy". `arch` is an AUDIT_ARCH value, `args` the call's.
+std::string violation_reason(std::string_view syscall, std::uint32_t arch,
+                             const std::array<std::uint64_t, 6>& args);
 
 // libseccomp's token for x32 (AUDIT_ARCH_X86_64 without the 64-bit flag). The kernel reports an
 // x32 syscall as AUDIT_ARCH_X86_64 with bit 30 set in its number.

@@ -51,8 +51,9 @@ struct Result {
   int exit_status = 0;                      // the exit code, or the signal number when signalled
   std::optional<int> signal;                // the signal that ended the main process, if any
   std::chrono::microseconds cpu_time{0};    // user + system, whole process tree
-  std::chrono::microseconds wall_time{0};   // from the first exec to the end
-  std::chrono::microseconds setup_time{0};  // from the start of the run to the first exec
+  std::chrono::microseconds wall_time{0};   // from the first exec to the end (0: no exec)
+  std::chrono::microseconds setup_time{0};  // from the run's admission to its first exec
+  std::chrono::microseconds queue_time{0};  // waiting for admission (SessionOptions)
   std::uint64_t memory_kib = 0;             // peak memory of the process tree
   LimitKind limit = LimitKind::kNone;
   std::string error;  // runner errors and violations: a readable explanation
@@ -60,6 +61,8 @@ struct Result {
   std::optional<Violation> violation;
   // Per-syscall counts, when the run asked for them.
   std::map<std::string, std::uint64_t> syscall_counts;
+  // ptrace stops the tracer served for this run.
+  std::uint64_t stops = 0;
 };
 
 }  // namespace tracebox::tracer

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -158,13 +159,54 @@ class RunHandle {
 };
 
 // Starts `spec` on `io`'s thread, which becomes the tracer of every process of the run; calls
-// `completion` there with the Result. Many runs may share one io_context, whose thread must be
-// the only one running it. Never throws for a bad spec: that is a runner_error Result.
+// `completion` there with the Result. Many runs may share one io_context. Its runs must all be
+// traced by one thread: the io_context must be run by one thread at a time, and by the same one
+// while runs are in flight (ptrace ties a tracee to the thread that attached it); otherwise
+// every run in flight ends as a runner_error saying so. Runs wait in a queue, first come first
+// served, while SessionOptions::max_in_flight are in flight. Never throws for a bad spec: that
+// is a runner_error Result. Destroying the io_context with runs queued or in flight kills and
+// reaps every process of theirs and calls their completions, from the destructor, with a
+// runner_error.
 RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
                     std::function<void(Result)> completion);
 
+// Options of the tracer of one io_context.
+struct SessionOptions {
+  // Runs in flight at once (started, not yet completed); later ones wait in a queue, which
+  // neither their wall clock nor their setup time counts (Result::queue_time does). 0: twice
+  // the CPUs this thread may run on, and at least 2.
+  std::size_t max_in_flight = 0;
+  // The nice value of the tracer thread while it serves runs (restored when it has none), where
+  // the thread may set it (CAP_SYS_NICE, or raising it): the programs it traces must not starve
+  // it, or a fork bomb's or a busy machine's runs are served late (0: leave it as it is).
+  int tracer_nice = -10;
+};
+// Sets the options of `io`'s tracer; takes effect for the runs admitted from then on.
+void configure(asio::io_context& io, SessionOptions options);
+
+// What the tracer of one io_context has done so far: cheap to read, from any thread.
+struct Metrics {
+  std::uint64_t runs_queued = 0;     // waiting for admission now
+  std::uint64_t runs_in_flight = 0;  // admitted, not completed
+  std::uint64_t runs_completed = 0;
+  std::uint64_t stops = 0;                         // ptrace stops served
+  std::chrono::microseconds queue_delay_total{0};  // summed over admitted runs
+  std::chrono::microseconds queue_delay_max{0};
+  std::chrono::microseconds tracer_cpu{0};  // CPU time of the tracer thread (while it pumped)
+};
+Metrics metrics(asio::io_context& io);
+
+// How a blocking run may end early.
+struct RunOptions {
+  // Requesting a stop cancels the run (runner_error "cancelled"); any thread may request it.
+  std::stop_token stop;
+  // The longest the call may take, queueing and setup included: then it is cancelled
+  // (runner_error "timed out after ...").
+  std::optional<std::chrono::nanoseconds> timeout;
+};
+
 // The blocking form, on the calling thread.
-Result run(Spec spec, Handler& handler);
+Result run(Spec spec, Handler& handler, RunOptions options = {});
 
 // The real-time signal the tracer thread uses to bound its waits (default SIGRTMAX - 2). The
 // library installs a no-op handler for it; call before the first run to choose another one.

@@ -8,13 +8,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tracebox/tracer/policy/arguments.h"
 #include "tracebox/tracer/policy/files.h"
 #include "tracebox/tracer/tracer.h"
 
 namespace tracebox::tracer::policy {
 
 // Tags of the judge's traced rules: 1 to 0xff (with kTagConsistent for path checks, decided with
-// the rest of the run stopped). A handler layered on JudgeHandler uses tags from 0x100.
+// the rest of the run stopped; the argument checks' tags are in arguments.h). A handler layered on
+// JudgeHandler uses tags from 0x100.
 inline constexpr std::uint16_t kTagPath = kTagConsistent | 1;
 inline constexpr std::uint16_t kTagBudget = 2;
 // kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo: only to the run's own processes.
@@ -34,20 +36,31 @@ struct JudgePolicy {
 
 // The tracer Policy for `judge`: path syscalls are traced for the file check, signal syscalls
 // for their target (a program may signal only its own processes: never the tracer, never
-// kill(-1)), budgets are traced and counted, everything unnamed is a violation. Throws ConfigError
-// naming a syscall listed twice, a budget on a path syscall, or an allowed syscall that takes a
-// path the file policy cannot check (that would be a hole, not a rule).
+// kill(-1)), budgets are traced and counted, everything unnamed is a violation. Every other
+// allowed or budgeted syscall gets the argument rules of arguments.h (argument_rules()): its
+// refused modes fail with an errno or are violations, whatever the profile. Throws ConfigError
+// naming a syscall listed twice, a budget on a path syscall, an allowed syscall that takes a path
+// the file policy cannot check, or one that never_allowed() names (that would be a hole, not a
+// rule).
 Policy make_policy(const JudgePolicy& judge);
 
-// Decides the judge's traced syscalls. One handler per run (it counts budgets).
+// Decides the judge's traced syscalls. One handler per run (it counts budgets). Argument
+// violations (kTagArgument) end the run with the table's reason; prlimit64/setrlimit setting a
+// hard limit above the current one fail with EPERM (kTagLimit), as for an unprivileged caller;
+// sendmsg/sendmmsg with a destination address are violations (kTagMessage); a pid other than 0
+// is allowed where it is the caller's own pid or tid (kTagSelf).
 class JudgeHandler : public Handler {
  public:
   explicit JudgeHandler(JudgePolicy judge) : judge_(std::move(judge)) {}
   Decision on_syscall(Context& ctx) override;
 
  private:
+  Decision count(const std::string& name);
   Decision check_paths(Context& ctx, const PathSyscall& syscall);
   Decision check_signal(Context& ctx);
+  Decision check_self(Context& ctx);
+  Decision check_limit(Context& ctx);
+  Decision check_message(Context& ctx);
   JudgePolicy judge_;
   std::unordered_map<std::string, std::uint64_t> used_;
 };
