@@ -352,6 +352,133 @@ if len(sys.argv) > 1:
 
 namespace {
 
+// runprog with `args` as given: its exit code, stdout and stderr.
+Outcome runprog_raw(const Box& box, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{kRunprog};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargs;
+  for (auto& a : argv) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, box.dir.file("raw-out").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, box.dir.file("raw-err").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, kRunprog.c_str(), &fa, nullptr, cargs.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  Outcome o;
+  o.code = WEXITSTATUS(status);
+  o.out = tracebox::test::read_file(box.dir.file("raw-out"));
+  o.stderr = tracebox::test::read_file(box.dir.file("raw-err"));
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("an interpreter given twice runs the script, another program is refused with a message",
+          "[languages]") {
+  TB_SKIP_UNLESS(fs::exists("/usr/bin/python3.11"), "python3.11 is not installed");
+  Box box;
+  fs::copy_file(kPrograms + "/hello.py", box.work + "/hello.py");
+  // go-sandbox's habit: the interpreter, then the script. /usr/bin/python3 links to python3.11,
+  // the file the profile's command runs.
+  for (const char* interpreter : {"/usr/bin/python3.11", "/usr/bin/python3"}) {
+    INFO(interpreter);
+    check_normal(runprog(box, Step{"python3", {interpreter, "{src}"}}, "hello.py", {}, ""),
+                 "Hello, World!\n");
+  }
+  // Another executable in its place would become python's script: refused before anything runs.
+  const Outcome o =
+      runprog_raw(box, {"-type", "python3", "-work-path", box.work, "/usr/bin/perl", "hello.py"});
+  INFO("stderr: " << o.stderr);
+  CHECK(o.code == 2);
+  CHECK(o.stderr.find("-type python3: the profile runs \"/usr/bin/python3.11 -I -B\"") !=
+        std::string::npos);
+  CHECK(o.stderr.find("give the arguments alone") != std::string::npos);
+  // A script in the work directory that happens to be executable is the user's program.
+  tracebox::test::write_file(box.work + "/run.py", "print('ran')\n", 0755);
+  check_normal(runprog(box, Step{"python3", {"run.py"}}, "run.py", {}, ""), "ran\n");
+}
+
+TEST_CASE("runprog -profile-check: every shipped profile is valid", "[languages]") {
+  Box box;
+  const std::string dir = std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles";
+  int checked = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".json") continue;
+    const std::string name = e.path().stem();
+    INFO("profile " << name);
+    const Outcome o = runprog_raw(box, {"-profile-check", name, "-work-path", box.work});
+    INFO(o.out << o.stderr);
+    // 1: valid, but the runtime is not installed on this machine.
+    CHECK((o.code == 0 || o.code == 1));
+    CHECK(o.out.starts_with("profile " + name + ": " + e.path().string() + "\n"));
+    CHECK(o.out.find("\nverdict: valid") != std::string::npos);
+    CHECK(o.out.find("\ninvalid") == std::string::npos);
+    ++checked;
+  }
+  CHECK(checked >= 30);
+}
+
+TEST_CASE("runprog -profile-check: what makes a profile invalid, absent or not installed",
+          "[languages]") {
+  Box box;
+  auto check = [&](const std::string& json) {
+    tracebox::test::write_file(box.dir.file("mine.json"), json);
+    return runprog_raw(box, {"-profile-dir", std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles",
+                             "-profile-check", box.dir.file("mine.json"), "-work-path", box.work});
+  };
+  struct Case {
+    std::string json, says;
+  };
+  const std::vector<Case> invalid = {
+      {R"({"extends": "default", "allow": ["no_such_call"]})", "unknown syscall"},
+      {R"({"extends": "default", "allow": ["statfs"]})",
+       "takes a path that the file policy does not check"},
+      {R"({"extends": "default", "allow": ["ptrace"]})", "cannot be allowed"},
+      {R"({"extends": "default", "count": {"mkdir": 1}})", "takes a path: it cannot have a budget"},
+      {R"({"extends": "default", "files": {"read": ["${home}/x"]}})", "unknown variable"},
+      {R"({"extends": "default", "deny": {"socket": "ENOTANERRNO"}})", "unknown errno"},
+      {R"({"extends": "nonexistent-base"})", "unknown profile"},
+      {R"({"extends": "default", "typo": 1})", "is not a profile key"},
+  };
+  for (const auto& c : invalid) {
+    INFO(c.json);
+    const Outcome o = check(c.json);
+    INFO(o.out << o.stderr);
+    CHECK(o.code == 2);
+    CHECK(o.out.find(c.says) != std::string::npos);
+  }
+  {
+    // A grant of a name absent here: listed, the profile stays valid.
+    const Outcome o =
+        check(R"({"extends": "default", "files": {"read": ["/nonexistent/tracebox-probe"]}})");
+    INFO(o.out);
+    CHECK(o.code == 0);
+    CHECK(o.out.find("files.read: /nonexistent/tracebox-probe (exactly)  ABSENT here") !=
+          std::string::npos);
+  }
+  {
+    const Outcome o = check(R"({"extends": "default", "command": ["/nonexistent/interpreter"]})");
+    INFO(o.out);
+    CHECK(o.code == 1);
+    CHECK(o.out.find("is not on this machine") != std::string::npos);
+  }
+  {
+    const Outcome o = runprog_raw(box, {"-profile-check", "python3", "/usr/bin/python3"});
+    CHECK(o.code == 2);
+    CHECK(o.stderr.find("takes no PROGRAM") != std::string::npos);
+  }
+}
+
+namespace {
+
 // One Catch2 test case per row, named "language: NAME".
 struct LanguageTest : Catch::ITestInvoker {
   explicit LanguageTest(const Language& l) : lang(l) {}
