@@ -7,7 +7,8 @@
 //
 // The languages are one table (kLanguages): a row names the toolchain files (the test skips
 // without them), the programs (tests/programs/languages, see its README), the compile step and the
-// run step. One CTest test per row.
+// run step. One CTest test per row. Beside the table: the numpy profile, an interpreter given twice
+// on the command line, and -profile-check.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -40,7 +41,6 @@ const std::string kPrograms = std::string(TRACEBOX_SOURCE_DIR) + "/tests/program
 struct Step {
   std::string profile;
   std::vector<std::string> args;
-  std::vector<std::string> options = {};  // more runprog options (limits)
 };
 
 struct Language {
@@ -167,7 +167,6 @@ Outcome runprog(const Box& box, const Step& step, const std::string& src,
                                 "-out",       box.dir.file("out"),
                                 "-err",       box.dir.file("err"),
                                 "-res",       box.dir.file("res")};
-  argv.insert(argv.end(), step.options.begin(), step.options.end());
   argv.insert(argv.end(), options.begin(), options.end());
   argv.push_back("--");
   for (const auto& a : step.args) argv.push_back(substituted(a, src));
