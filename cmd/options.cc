@@ -182,16 +182,17 @@ Runners. ptrace (default): every process and thread of the program is traced; CP
 exact (sub-second) over the whole tree, memory is the tree's peak RSS, file accesses are checked
 against the profile. ns: no tracer; the program runs in new mount, PID, UTS, IPC, network and
 cgroup namespaces (and a user namespace when runprog is not root) on a read-only root with
-/usr /bin /lib /lib64 /etc/alternatives, /dev/null (writable), /dev/zero, /dev/random,
-/dev/urandom, a read-only /proc, tmpfs /w (the work directory) and /tmp, the -add-readable
-paths (read-only) and -add-writable paths (read-write) at their own paths; seccomp allows the
-profile's syscalls and kills on any other. Its accounting is coarser: CPU time is the program's
-process (its children count once it waited for them), enforced from its CPU clock checked at
-least every 10 ms; memory is ru_maxrss of the largest process, which includes what the launcher
-touched before exec (about 2.5 MiB), and an allocation refused by RLIMIT_DATA shows only as the
-program's own failure; an output limit shows as EFBIG to the program (the PID namespace's init
-gets no SIGXFSZ) and as output_limit_exceeded when -out or -err reached the limit; a syscall
-violation is reported without the syscall's name.
+/usr /bin /lib /lib64 /etc/alternatives, /dev/null /dev/zero /dev/random /dev/urandom (nodes of
+its own as root, the host's read-only otherwise), a read-only /proc, tmpfs /w (the work
+directory) and /tmp (each at most the memory limit), the -add-readable paths (read-only) and
+-add-writable paths (read-write) at their own paths; seccomp allows the profile's syscalls and
+kills on any other. As root the program runs as 65534 with no capabilities, as pid 2 beside an
+init of runprog's. CPU time and memory are sampled every 10 ms over every process of its PID
+namespace (children it never waits for, orphans) plus the tmpfs contents; memory counts each
+process's peak RSS and page tables. A regular file as stdin is given as a sealed copy, and as
+stdout or stderr as an empty memfd written to the file when the run is over (the program cannot
+reach the file's earlier contents). An allocation refused by RLIMIT_DATA shows only as the
+program's own failure; a syscall violation is reported without the syscall's name.
 
 Compatibility: -cgroup and -cgroupfd are accepted and change nothing (the tracer already
 accounts CPU and memory over the whole process tree); -cred and -nucg only concern go-sandbox's

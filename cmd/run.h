@@ -16,11 +16,13 @@ tracer::Result run_ptrace(Prepared& prepared);
 tracer::Result run_ns(Prepared& prepared);
 
 // The ns runner's mounts: read-only binds of /usr /bin /lib /lib64 /etc/alternatives
-// /etc/fpc.cfg /var/lib/ghc /dev/zero /dev/random /dev/urandom and a read-write /dev/null (those
-// that exist), a read-only /proc, tmpfs w and tmp, the -add-readable (read-only) and -add-writable
-// (read-write) paths at their own paths, and the program when no other bind holds it. Targets are
-// relative to the new root. Throws UsageError for a path that cannot be bound.
-mount::Builder ns_mounts(const Prepared& prepared);
+// /etc/fpc.cfg /var/lib/ghc (those that exist); /dev/null, /dev/zero, /dev/random and
+// /dev/urandom as nodes of their own in a read-only tmpfs when `root` (runprog is root and makes
+// no user namespace), else the host's bound read-only; a read-only /proc; tmpfs w (the program's
+// user's) and tmp, each at most the memory limit; the -add-readable (read-only) and
+// -add-writable (read-write) paths at their own paths, and the program when no other bind holds
+// it. Targets are relative to the new root. Throws UsageError for a path that cannot be bound.
+mount::Builder ns_mounts(const Prepared& prepared, bool root);
 
 // The ns runner's filter: the profile's allowed syscalls (path ones too: the mount namespace
 // confines files) and budgeted ones allowed, denied ones failing with their errno, clone3 with

@@ -107,22 +107,11 @@ UniqueFd open_file(const std::string& option, const std::string& path, int flags
 UniqueFd copy_to_memfd(const std::string& path) {
   UniqueFd src(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!src) file_error("-memfd", path, errno);
-  struct stat st {};
-  if (::fstat(src.get(), &st) != 0) file_error("-memfd", path, errno);
-  if (!S_ISREG(st.st_mode)) file_error("-memfd", path, EACCES);
-  UniqueFd mem(::memfd_create("runprog", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!mem) file_error("-memfd", "memfd_create", errno);
-  off_t offset = 0;
-  while (offset < st.st_size) {
-    ssize_t n =
-        ::sendfile(mem.get(), src.get(), &offset, static_cast<std::size_t>(st.st_size - offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) file_error("-memfd", path, n < 0 ? errno : EIO);
+  try {
+    return sealed_copy(src.get(), "runprog");
+  } catch (const SystemError& e) {
+    file_error("-memfd", path, e.code());
   }
-  if (::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !=
-      0)
-    file_error("-memfd", path, errno);
-  return mem;
 }
 
 // Where the tracer keeps built seccomp filters: $TRACEBOX_CACHE_DIR if set ("" disables the
@@ -195,6 +184,26 @@ std::vector<std::string> user_arguments(const Prepared& p,
 }
 
 }  // namespace
+
+UniqueFd sealed_copy(int src, const char* name) {
+  struct stat st {};
+  if (::fstat(src, &st) != 0) throw SystemError(errno, "fstat");
+  if (!S_ISREG(st.st_mode)) throw SystemError(EACCES, "not a regular file");
+  UniqueFd mem(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!mem) throw SystemError(errno, "memfd_create");
+  off_t offset = 0;  // sendfile's own offset: the source's stays where it was
+  while (offset < st.st_size) {
+    ssize_t n = ::sendfile(mem.get(), src, &offset, static_cast<std::size_t>(st.st_size - offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SystemError(errno, "sendfile");
+    if (n == 0) break;  // the file shrank meanwhile: the copy is what was there
+  }
+  if (::lseek(mem.get(), 0, SEEK_SET) != 0) throw SystemError(errno, "lseek");
+  if (::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !=
+      0)
+    throw SystemError(errno, "F_ADD_SEALS");
+  return mem;
+}
 
 Environment current_environment() {
   Environment env;

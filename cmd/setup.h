@@ -59,6 +59,12 @@ struct Prepared {
 // turned into one).
 std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env);
 
+// A sealed in-memory copy (memfd_create `name`, at offset 0) of the regular file open as `src`:
+// its whole contents, `src`'s offset untouched. Nothing can write, truncate or grow the copy, by
+// any fd or any reopening of it (F_SEAL_WRITE, SHRINK, GROW, and SEAL against removing them).
+// Throws SystemError (EACCES for a file that is not regular).
+UniqueFd sealed_copy(int src, const char* name);
+
 // A path made absolute against `base` and lexically normalised (no "." "..", "//", trailing "/").
 std::string absolute_path(const std::string& path, const std::string& base);
 

@@ -3,6 +3,7 @@
 // process left, no file written outside what the policy allows. They run only inside the test
 // guard (a fresh PID namespace and a pids cgroup), in case the sandbox fails.
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/fs.h>
 #include <sched.h>
@@ -840,6 +841,23 @@ TEST_CASE("an ELF whose interpreter (PT_INTERP) is outside the sets does not run
     CHECK(r.error.ends_with(" (read) is not allowed"));
     CHECK(h->output().find("euid=") == std::string::npos);
   }
+  // The program itself, as the run's first exec (by path, and by fd as the tracer execs an ELF
+  // for another user): the file the caller chose, but not the interpreter it names.
+  for (const bool by_fd : {false, true}) {
+    INFO("first exec, by fd: " << by_fd);
+    auto first = exec_run({}, s);
+    const std::string prog = first->work.file("prog");
+    std::string why;
+    REQUIRE(test::copy_with_interpreter(real(TRACEBOX_HOSTILE), prog, ld, why));
+    first->spec.process.args = {prog, "euid"};
+    first->spec.isolation.exec_by_fd = by_fd;
+    Result r = first->run();
+    INFO(r.error << "\n" << first->output());
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->path == ld);
+    CHECK(first->output().find("euid=") == std::string::npos);
+  }
   // Readable, the same program runs (the copied ld.so is a working one).
   auto h = exec_run({}, s);
   std::string why;
@@ -1205,22 +1223,40 @@ struct RunprogResult {
   long max_rss_kib = 0;
 };
 
-// Runs runprog with `args`, its stdout captured, stdin and stderr /dev/null.
-RunprogResult runprog(const std::vector<std::string>& args) {
+// runprog's own fds and user for runprog_as().
+struct RunprogSetup {
+  std::string in = "/dev/null";
+  std::string out;  // "" for a fresh file, whose contents become RunprogResult::out
+  bool out_append = false;
+  std::string err = "/dev/null";
+  bool err_append = false;
+  bool as_sandbox_user = false;  // runprog itself runs as 65534 (no root: a user namespace)
+};
+
+// Runs runprog with `args` and the given fds (opened by the test, as root).
+RunprogResult runprog_as(const std::vector<std::string>& args, const RunprogSetup& setup) {
   TempDir t;
   std::vector<std::string> all = {TRACEBOX_RUNPROG};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const std::string out = t.file("out");
+  const std::string out = setup.out.empty() ? t.file("out") : setup.out;
   pid_t pid = ::fork();
   if (pid == 0) {
-    int null = ::open("/dev/null", O_RDWR);
-    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(null, 0);
-    ::dup2(fd, 1);
-    ::dup2(null, 2);
+    const int in = ::open(setup.in.c_str(), O_RDONLY);
+    const int o =
+        ::open(out.c_str(), O_WRONLY | O_CREAT | (setup.out_append ? O_APPEND : O_TRUNC), 0644);
+    const int e =
+        ::open(setup.err.c_str(), O_WRONLY | O_CREAT | (setup.err_append ? O_APPEND : 0), 0644);
+    if (in < 0 || o < 0 || e < 0 || ::dup2(in, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(e, 2) < 0)
+      ::_exit(126);
+    if (setup.as_sandbox_user &&
+        (::setgroups(0, nullptr) != 0 ||
+         ::setresgid(test::kSandboxGid, test::kSandboxGid, test::kSandboxGid) != 0 ||
+         ::setresuid(test::kSandboxUid, test::kSandboxUid, test::kSandboxUid) != 0 ||
+         ::chdir("/tmp") != 0))
+      ::_exit(125);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }
@@ -1232,6 +1268,28 @@ RunprogResult runprog(const std::vector<std::string>& args) {
   r.out = test::read_file(out);
   r.max_rss_kib = ru.ru_maxrss;
   return r;
+}
+
+// Runs runprog with `args`, its stdout captured, stdin and stderr /dev/null.
+RunprogResult runprog(const std::vector<std::string>& args) { return runprog_as(args, {}); }
+
+// The value of `key` in a -json result line, as written ("\"normal\"", "12", "null").
+std::string json_value(const std::string& line, const std::string& key) {
+  const std::string quoted = "\"" + key + "\":";
+  const auto at = line.find(quoted);
+  if (at == std::string::npos) return "<missing " + key + ">";
+  const auto start = at + quoted.size();
+  std::size_t end = start;
+  if (line[start] == '"') {
+    end = line.find('"', start + 1);
+    return line.substr(start, end == std::string::npos ? end : end + 1 - start);
+  }
+  while (end < line.size() && line[end] != ',' && line[end] != '}') ++end;
+  return line.substr(start, end - start);
+}
+
+long json_number(const std::string& line, const std::string& key) {
+  return std::atol(json_value(line, key).c_str());
 }
 
 }  // namespace
@@ -1468,5 +1526,299 @@ TEST_CASE("through runprog: names and metadata, every operand form, what exec ru
       }
     }
   }
+  CHECK(test::child_pids().empty());
+}
+
+// --- The ns runner (-runner ns): no tracer, namespaces, its own devices, the whole namespace's
+// CPU time and memory, stdio off the judge's files -----------------------------------------------
+
+namespace {
+
+// runprog -runner ns -json with `options`, then the hostile program and `command`; the
+// program's stdout in `out` (when given).
+RunprogResult ns_run(std::vector<std::string> options, const std::vector<std::string>& command,
+                     const RunprogSetup& setup = {}) {
+  std::vector<std::string> args = {"-runner", "ns", "-json"};
+  args.insert(args.end(), options.begin(), options.end());
+  args.push_back(real(TRACEBOX_HOSTILE));
+  args.insert(args.end(), command.begin(), command.end());
+  return runprog_as(args, setup);
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string text;
+  for (const auto& w : words) text += (text.empty() ? "" : " ") + w;
+  return text;
+}
+
+// The default profile with the name and metadata syscalls allowed: under the ns runner only the
+// mounts and the kernel's permission checks stand between them and a file.
+std::string names_profile(const TempDir& dir) {
+  std::string allow;
+  for (const auto& s : kNameSyscalls) allow += (allow.empty() ? "\"" : ", \"") + s + "\"";
+  const std::string profile = dir.file("names.json");
+  test::write_file(profile, R"({"description": "default and the name syscalls", )"
+                            R"("extends": "default", "allow": [)" +
+                                allow + "]}");
+  return profile;
+}
+
+}  // namespace
+
+TEST_CASE("ns runner: the devices are its own nodes, read-only, and the host's never change",
+          "[hostile][runprog][ns]") {
+  TB_REQUIRE_GUARD();
+  ScratchDev dev;  // the host's /dev here: a bug changes this one, not the machine's
+  TempDir work, profiles;
+  const std::string profile = names_profile(profiles);
+  std::vector<std::pair<std::string, FileState>> before;
+  for (const char* d : {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"})
+    before.emplace_back(d, FileState::of(d));
+  // Every form of every change to a node's name or metadata. As root the nodes are made in a
+  // tmpfs of the run's own, remounted read-only: EROFS (a link or rename to /w, another mount,
+  // is EXDEV). Without root (a user namespace) the host's nodes are bound read-only: the same.
+  for (const bool as_root : {true, false}) {
+    INFO((as_root ? "runprog as root" : "runprog as 65534, in a user namespace"));
+    RunprogSetup setup;
+    setup.as_sandbox_user = !as_root;
+    for (const char* device : {"/dev/null", "/dev/zero", "/dev/urandom"}) {
+      for (const std::string op : {"unlink",         "unlinkat",       "rename",
+                                   "rename-over",    "renameat2",      "exchange",
+                                   "chmod",          "fchmodat",       "fchmodat2-empty",
+                                   "fchmodat2-null", "fchmod",         "chown",
+                                   "fchownat-empty", "fchown",         "utimes",
+                                   "utimensat",      "utimensat-null", "utimensat-empty",
+                                   "futimesat-null", "link",           "linkat-empty",
+                                   "mknod"}) {
+        if (op == "mknod" && std::string(device) != "/dev/null") continue;
+        INFO(device << " " << op);
+        const std::string out = work.file(as_root ? "out-root" : "out-user");
+        const std::string dst = std::string("/w/new");
+        RunprogResult r =
+            ns_run({"-type", profile, "-allow-proc", "-add-writable", work.path(), "-out", out},
+                   {"fs", op, op == "mknod" ? "/dev/new" : device, dst}, setup);
+        INFO(r.out);
+        CHECK(r.exit_code == 0);
+        CHECK(json_value(r.out, "status") == "\"normal\"");
+        const std::string said = test::read_file(out);
+        INFO(said);
+        const bool crosses = op == "link" || op == "linkat-empty" || op == "rename" ||
+                             op == "renameat2" || op == "rename-over" || op == "exchange";
+        // The read-only mount answers before anything else; a cross-mount link or rename may be
+        // refused as such first (EXDEV), or for the missing rename-over source (ENOENT), and
+        // fchmodat2 takes no NULL path (EFAULT).
+        CHECK((said == op + " err=EROFS\n" ||
+               (crosses && (said == op + " err=EXDEV\n" || said == op + " err=ENOENT\n")) ||
+               (op == "fchmodat2-null" && said == op + " err=EFAULT\n")));
+        for (const auto& [name, state] : before) CHECK(FileState::of(name) == state);
+      }
+    }
+    // Reading and writing them still works.
+    const std::string out = work.file(as_root ? "rw-root" : "rw-user");
+    RunprogResult w = ns_run({"-out", out}, {"open", "/dev/null", "w"}, setup);
+    CHECK(json_value(w.out, "status") == "\"normal\"");
+    CHECK(test::read_file(out).starts_with("open ret="));
+    RunprogResult z = ns_run({"-out", out}, {"open", "/dev/zero", "r"}, setup);
+    CHECK(json_value(z.out, "status") == "\"normal\"");
+    CHECK(test::read_file(out).starts_with("open ret="));
+  }
+  // -add-writable /dev/null is what the run has anyway: no bind of the host's node over ours.
+  RunprogResult r = ns_run({"-type", profile, "-add-writable", "/dev/null", "-out",
+                            work.file("out"), "-show-trace-details"},
+                           {"fs", "chmod", "/dev/null"});
+  CHECK(test::read_file(work.file("out")) == "chmod err=EROFS\n");
+  for (const auto& [name, state] : before) CHECK(FileState::of(name) == state);
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("ns runner: memory held by processes it does not wait for, and by tmpfs files, counts",
+          "[hostile][runprog][ns]") {
+  TB_REQUIRE_GUARD();
+  // 200 MiB under -ml 64, held where the program's own RSS does not show it. -ol 1000: the
+  // output limit is not what stops a file.
+  const std::vector<std::string> limits = {"-allow-proc", "-ml", "64",   "-ol", "1000",
+                                           "-tl",         "5",   "-rtl", "20"};
+  auto check_mle = [&](const std::vector<std::string>& command, const RunprogSetup& setup = {}) {
+    INFO(joined(command) << (setup.as_sandbox_user ? " (runprog as 65534)" : ""));
+    RunprogResult r = ns_run(limits, command, setup);
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(json_value(r.out, "status") == "\"memory_limit_exceeded\"");
+    CHECK(json_value(r.out, "limit") == "\"memory\"");
+    CHECK(json_number(r.out, "memory_kb") > 64 * 1024);
+    CHECK(json_number(r.out, "wall_ms") < 8000);  // killed, not waited out
+  };
+  for (const char* how : {"child", "orphan", "shared"})
+    check_mle({"leave-memory", how, "200", "10000"});
+  for (const char* file : {"/w/big", "/tmp/big"}) {
+    check_mle({"fill", file, "200", "stay"});
+    check_mle({"fill", file, "200", "unlink"});  // no name, still held open
+    // It exits at once, the file left behind: still counted when the run ends.
+    RunprogResult r = ns_run(limits, {"fill", file, "200", "exit"});
+    INFO(r.out);
+    CHECK(json_value(r.out, "status") == "\"memory_limit_exceeded\"");
+    CHECK(json_number(r.out, "memory_kb") > 64 * 1024);
+  }
+  // Without root (a user namespace; the program is its PID namespace's init): the same.
+  RunprogSetup user;
+  user.as_sandbox_user = true;
+  check_mle({"leave-memory", "orphan", "200", "10000"}, user);
+  check_mle({"fill", "/w/big", "200", "stay"}, user);
+  // Within the limit, the same memory shows in memory_kb.
+  RunprogResult child = ns_run(limits, {"leave-memory", "child", "24", "1000"});
+  INFO(child.out);
+  CHECK(json_value(child.out, "status") == "\"normal\"");
+  CHECK(json_number(child.out, "memory_kb") >= 24 * 1024);
+  RunprogResult file = ns_run(limits, {"fill", "/tmp/f", "24", "stay"});
+  INFO(file.out);
+  CHECK(json_value(file.out, "status") == "\"normal\"");
+  CHECK(json_number(file.out, "memory_kb") >= 24 * 1024);
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("ns runner: CPU time of processes it does not wait for counts",
+          "[hostile][runprog][ns]") {
+  TB_REQUIRE_GUARD();
+  const std::vector<std::string> limits = {"-allow-proc", "-tl", "1", "-rtl", "30"};
+  // Spinning for ever, or 400 ms each and then exiting (zombies of ours, or orphans the
+  // namespace's init reaped): 1.2 s in all, past -tl 1, while the program itself sleeps.
+  for (const std::vector<std::string>& command :
+       std::vector<std::vector<std::string>>{{"leave-spinning", "child", "1", "-1", "15000"},
+                                             {"leave-spinning", "orphan", "1", "-1", "15000"},
+                                             {"leave-spinning", "child", "3", "400", "15000"},
+                                             {"leave-spinning", "orphan", "3", "400", "15000"}}) {
+    INFO(joined(command));
+    RunprogResult r = ns_run(limits, command);
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(json_value(r.out, "status") == "\"time_limit_exceeded\"");
+    CHECK(json_value(r.out, "limit") == "\"cpu\"");
+    CHECK(json_number(r.out, "time_ms") >= 1000);
+    CHECK(json_number(r.out, "wall_ms") < 12000);
+  }
+  // Without root (the program is its PID namespace's init, the orphan its child): the same.
+  RunprogSetup user;
+  user.as_sandbox_user = true;
+  RunprogResult u = ns_run(limits, {"leave-spinning", "orphan", "1", "-1", "15000"}, user);
+  INFO(u.out);
+  CHECK(json_value(u.out, "status") == "\"time_limit_exceeded\"");
+  CHECK(json_number(u.out, "time_ms") >= 1000);
+  // Within the limit the unwaited children's time is still counted: 2 x 300 ms, then a sleep.
+  RunprogResult r = ns_run(limits, {"leave-spinning", "orphan", "2", "300", "1500"});
+  INFO(r.out);
+  CHECK(json_value(r.out, "status") == "\"normal\"");
+  CHECK(json_number(r.out, "time_ms") >= 600);
+  CHECK(json_number(r.out, "time_ms") < 1000);
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE(
+    "ns runner: the input cannot be reopened for writing, nor the output's earlier contents "
+    "rewritten",
+    "[hostile][runprog][ns]") {
+  TB_REQUIRE_GUARD();
+  TempDir files;
+  const std::string input = files.file("input");
+  // Writable by anyone: only the sealed copy stands between the program and the file.
+  test::write_file(input, "judge input\n", 0666);
+  REQUIRE(::chmod(input.c_str(), 0666) == 0);
+  const FileState before = FileState::of(input);
+  for (const bool as_root : {true, false}) {
+    for (const bool by_option : {true, false}) {
+      INFO((as_root ? "root" : "65534") << (by_option ? ", -in" : ", runprog's stdin"));
+      RunprogSetup setup;
+      setup.as_sandbox_user = !as_root;
+      const std::string out = files.file(as_root ? "out-root" : "out-user");
+      std::vector<std::string> options = {"-out", out};
+      if (by_option) {
+        options.insert(options.end(), {"-in", input});
+      } else {
+        setup.in = input;
+      }
+      REQUIRE(::chown(files.path().c_str(), test::kSandboxUid, test::kSandboxGid) == 0);
+      for (const std::string path : {"/proc/self/fd/0", "/proc/thread-self/fd/0"}) {
+        RunprogResult r = ns_run(options, {"reopen", path, "r"}, setup);
+        CHECK(json_value(r.out, "status") == "\"normal\"");
+        CHECK(test::read_file(out).ends_with("read: judge input\n"));
+        for (const std::string mode : {"w", "rw", "rt", "wct", "wa"}) {
+          INFO(path << " " << mode);
+          r = ns_run(options, {"reopen", path, mode}, setup);
+          INFO(r.out << test::read_file(out));
+          CHECK(json_value(r.out, "status") == "\"normal\"");
+          CHECK(FileState::of(input) == before);
+        }
+      }
+      RunprogResult r = ns_run(options, {"rewrite-fd", "0"}, setup);
+      CHECK(FileState::of(input) == before);
+    }
+  }
+  // A result log opened with >> as runprog's stdout (the program's too, without -out) or
+  // stderr: what it held before the run stays, whatever the program does with its fd.
+  for (const int fd : {1, 2}) {
+    for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
+             {"rewrite-fd", std::to_string(fd)},
+             {"reopen", "/proc/self/fd/" + std::to_string(fd), "wct"},
+             {"reopen", "/proc/self/fd/" + std::to_string(fd), "w"},
+             {"reopen", "/proc/self/fd/" + std::to_string(fd), "rw"}}) {
+      INFO(fd << ": " << joined(command));
+      const std::string log = files.file("log");
+      test::write_file(log, "earlier results\n", 0644);
+      test::give_to_program(log);  // as a judge gives a program its output file
+      RunprogSetup setup;
+      if (fd == 1) {
+        setup.out = log;  // the program's output, then runprog's result line
+        setup.out_append = true;
+      } else {
+        setup.err = log;
+        setup.err_append = true;
+      }
+      RunprogResult r = ns_run({}, command, setup);
+      const std::string text = test::read_file(log);
+      INFO(text);
+      // It rewrote what it wrote (its own output, in its memfd), nothing before.
+      CHECK(text.starts_with("earlier results\n"));
+      const std::string result = fd == 1 ? text.substr(text.rfind("{\"status\"")) : r.out;
+      CHECK(json_value(result, "status") == "\"normal\"");
+      if (fd == 2) CHECK(text.size() > std::string("earlier results\n").size());
+    }
+  }
+  CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("ns runner: the program is not its namespace's init: abort, its own signals, SIGXFSZ",
+          "[hostile][runprog][ns]") {
+  TB_REQUIRE_GUARD();
+  TempDir work;
+  // abort() is a runtime error by SIGABRT (an init would not die of it).
+  RunprogResult a = ns_run({}, {"raise", "abort"});
+  INFO(a.out);
+  CHECK(a.out.rfind("{\"status\":\"signalled\"", 0) == 0);
+  CHECK(json_number(a.out, "signal") == SIGABRT);
+  for (int sig : {SIGTERM, SIGUSR1, SIGPIPE, SIGSEGV}) {
+    INFO(sig);
+    RunprogResult r =
+        ns_run({"-allow-proc", "-out", work.file("out")}, {"raise", std::to_string(sig)});
+    INFO(r.out);
+    CHECK(json_value(r.out, "status") == "\"signalled\"");
+    CHECK(json_number(r.out, "signal") == sig);
+    CHECK(test::read_file(work.file("out")).find("survived") == std::string::npos);
+  }
+  // Past -ol, SIGXFSZ ends it: an output limit.
+  RunprogResult o = ns_run({"-ol", "1", "-out", work.file("out")}, {"output-bomb"});
+  INFO(o.out);
+  CHECK(json_value(o.out, "status") == "\"output_limit_exceeded\"");
+  CHECK(json_number(o.out, "signal") == SIGXFSZ);
+  CHECK(std::filesystem::file_size(work.file("out")) == 1 << 20);
+  // The non-root form: the program is its namespace's init; the signals it sends itself are
+  // not delivered, and the output limit is EFBIG to it, found in the output's size.
+  RunprogSetup user;
+  user.as_sandbox_user = true;
+  RunprogResult u = ns_run({"-allow-proc", "-out", work.file("user")}, {"raise", "15"}, user);
+  INFO(u.out);
+  CHECK(json_value(u.out, "status") == "\"normal\"");
+  CHECK(test::read_file(work.file("user")) == "survived\n");
+  RunprogResult uo = ns_run({"-ol", "1", "-out", work.file("user")}, {"output-bomb"}, user);
+  INFO(uo.out);
+  CHECK(json_value(uo.out, "status") == "\"output_limit_exceeded\"");
   CHECK(test::child_pids().empty());
 }

@@ -619,6 +619,23 @@ TEST_CASE("runprog -runner ns: a bound file is readable, writing outside /w and 
   CHECK(write_to(t.file("data")) == "error EROFS\n");  // bound read-only
   CHECK_FALSE(std::filesystem::exists("/w/file"));
 
+  // As root: the sandbox user with no supplementary group and no capability, pid 2 beside an
+  // init of ours (its parent, runprog, is outside the namespace: 0).
+  runprog({"-runner", "ns", "-out", t.file("status"), testprog(), "cat", "/proc/self/status"});
+  const std::string status = tracebox::test::read_file(t.file("status"));
+  INFO(status);
+  CHECK(status.find("\nUid:\t65534\t65534\t65534\t65534\n") != std::string::npos);
+  CHECK(status.find("\nGid:\t65534\t65534\t65534\t65534\n") != std::string::npos);
+  const auto groups = status.find("\nGroups:");
+  REQUIRE(groups != std::string::npos);
+  CHECK(status.substr(groups + 8, status.find('\n', groups + 1) - groups - 8)
+            .find_first_not_of(" \t") == std::string::npos);
+  CHECK(status.find("\nCapPrm:\t0000000000000000\n") != std::string::npos);
+  CHECK(status.find("\nCapEff:\t0000000000000000\n") != std::string::npos);
+  CHECK(status.find("\nNSpid:\t2\n") != std::string::npos);
+  runprog({"-runner", "ns", "-allow-proc", "-out", t.file("pidns"), testprog(), "pidns"});
+  CHECK(tracebox::test::read_file(t.file("pidns")) == "pid=2 ppid=0\n");
+
   // The unbound rest of the host is not there.
   Outcome hidden =
       runprog({"-runner", "ns", "-out", t.file("h"), testprog(), "cat", t.file("out")});

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -588,7 +589,12 @@ TEST_CASE("pid_namespace: the program is pid 2 beside an init, not the init", "[
     r.stop_before_seccomp = true;
     Child c = r.start();
     siginfo_t info{};
-    REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(c.pidfd()), &info, WSTOPPED | __WALL) == 0);
+    int got;
+    while ((got = ::waitid(P_PIDFD, static_cast<id_t>(c.pidfd()), &info, WSTOPPED | __WALL)) != 0 &&
+           errno == EINTR) {
+    }
+    INFO("waitid: " << std::strerror(errno));
+    REQUIRE(got == 0);
     CHECK(info.si_code == CLD_STOPPED);
     ::kill(c.pid(), SIGCONT);
     CHECK(c.wait().info.si_status == 3);
@@ -631,6 +637,29 @@ TEST_CASE("pid_namespace: what the program leaves behind dies with the init", "[
   CHECK(in_pid_namespace(ns).empty());
   CHECK(test::child_pids().empty());
   CHECK(test::open_fds() == fds);
+}
+
+TEST_CASE("pid_namespace: the init's rusage holds the CPU time of the orphans it reaped",
+          "[forkexec]") {
+  TB_SKIP_UNLESS(test::is_root(), "a PID namespace needs CAP_SYS_ADMIN");
+  // An orphan burns 300 ms of CPU and exits while the program sleeps: the init reaps it.
+  Runner r;
+  r.args = {"/bin/sh", "-c", "(" + test::tracee() + " spin 300 &); sleep 3"};
+  r.env = {"PATH=/usr/bin:/bin"};
+  r.pid_namespace = true;
+  Child c = r.start();
+  const Child::Exit e = c.wait();
+  CHECK(e.info.si_status == 0);
+  auto ms = [](const rusage& u) {
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000 +
+           (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000;
+  };
+  CHECK(ms(e.init_usage) >= 290);
+  CHECK(ms(e.usage) < 100);  // not the program's: it never waited for it
+  // Without an init there is nothing to report.
+  Runner plain = prog({"exit", "0"});
+  Child p = plain.start();
+  CHECK(ms(p.wait().init_usage) == 0);
 }
 
 TEST_CASE("pid_namespace: 300 starts leave no zombie, no fd, no namespace", "[forkexec]") {

@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,6 +224,44 @@ TEST_CASE("with_tmpfs and with_proc: flags, options and strings", "[mount]") {
   CHECK(m[2].to_string() == "proc[ro]");
   CHECK(m[3].to_string() == "proc[rw]");
   CHECK(b.to_string() == "Mounts: tmpfs[w,size=8m,nr_inodes=4k], tmpfs[tmp], proc[ro], proc[rw]");
+}
+
+TEST_CASE("with_devices: a tmpfs without nodev, its nodes, then read-only", "[mount]") {
+  Builder b;
+  b.with_devices("dev", {{"null", 1, 3, 0666}, {"zero", 1, 5, 0640}}).with_devices("d/", {});
+  const auto& m = b.mounts();
+  REQUIRE(m.size() == 2);
+  CHECK(m[0].is_tmpfs());
+  CHECK(m[0].is_devices());
+  CHECK_FALSE(m[1].is_devices());  // no device: a plain tmpfs
+  CHECK_FALSE(m[0].is_bind());
+  CHECK(m[0].flags == (MS_NOSUID | MS_NOEXEC | MS_NOATIME));
+  CHECK(m[0].data == "mode=0755,size=4k,nr_inodes=3");
+  CHECK(m[0].to_string() == "devices[dev:null,zero]");
+  const mount::Plan plan = b.build();
+  REQUIRE(plan.size() == 2);
+  CHECK(plan[0].fstype == "tmpfs");
+  CHECK(plan[0].flags == (MS_NOSUID | MS_NOEXEC | MS_NOATIME));
+  CHECK(plan[0].remount_flags ==
+        (MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NOATIME));
+  REQUIRE(plan[0].nodes.size() == 2);
+  CHECK(plan[0].nodes[0].path == "dev/null");
+  CHECK(plan[0].nodes[0].mode == (S_IFCHR | 0666));
+  CHECK(plan[0].nodes[0].device == makedev(1, 3));
+  CHECK(plan[0].nodes[1].path == "dev/zero");
+  CHECK(plan[0].nodes[1].mode == (S_IFCHR | 0640));
+  CHECK(plan[0].nodes[1].device == makedev(1, 5));
+  CHECK(plan[1].nodes.empty());
+  CHECK(plan[1].remount_flags == 0);
+  // A name is one path component; the permission bits are all a mode may give.
+  for (const std::string& name :
+       std::vector<std::string>{"", ".", "..", "a/b", "/null", std::string("n\0x", 3)}) {
+    INFO(name);
+    CHECK(config_error(Builder().with_devices("dev", {{name, 1, 3, 0666}}))
+              .find("is not a single path component") != std::string::npos);
+  }
+  CHECK(Builder().with_devices("dev", {{"x", 1, 3, 04777}}).build()[0].nodes[0].mode ==
+        (S_IFCHR | 0777));
 }
 
 TEST_CASE("with_mount keeps a mount as given, other mounts print their fields", "[mount]") {
@@ -545,6 +584,43 @@ TEST_CASE("a pivoted root built from the plan: binds, file binds, nested tmpfs, 
   CHECK(test::read_file(host.file("file.txt")) == "a bound file\n");
   CHECK(std::filesystem::is_empty(root.path()));
   CHECK(test::child_pids().empty());
+}
+
+TEST_CASE("device nodes of the run's own: usable, root's, and nothing can change them", "[mount]") {
+  TB_SKIP_UNLESS(test::is_root(), "mknod of a device needs root outside a user namespace");
+  TempDir root;
+  const mount::Plan plan = Builder()
+                               .with_bind("/usr", "usr", true)
+                               .with_bind("/bin", "bin", true)
+                               .with_bind("/lib", "lib", true)
+                               .with_bind("/lib64", "lib64", true)
+                               .filter_not_exist()
+                               .with_devices("dev", {{"null", 1, 3, 0666}, {"zero", 1, 5, 0666}})
+                               .build();
+  auto sh = [&](const std::string& script) {
+    Runner r;
+    r.args = {"/bin/sh", "-c", script};
+    r.env = {"PATH=/usr/bin:/bin", "LC_ALL=C"};
+    r.clone_flags = clone_flags_for_mounts();
+    r.pivot_root = root.path();
+    r.mounts = plan;
+    // As the ns runner runs them: another user by the time the nodes are made (the umask
+    // and the owner must not come from it).
+    r.credential = forkexec::Credential{kNobody, kNobody, {}, false};
+    return capture(r);
+  };
+  CHECK(sh("stat -c '%n %F %t,%T %a %u:%g' /dev/null /dev/zero").out ==
+        "/dev/null character special file 1,3 666 0:0\n"
+        "/dev/zero character special file 1,5 666 0:0\n");
+  CHECK(sh("ls -A /dev").out == "null\nzero\n");
+  CHECK(sh("echo x > /dev/null && head -c 3 /dev/zero | od -An -tx1").out == " 00 00 00\n");
+  auto changed =
+      sh("chmod 600 /dev/null; touch /dev/null; rm -f /dev/null; mknod /dev/x p; "
+         "echo x > /dev/new; stat -c '%a' /dev/null");
+  CHECK(changed.out.find("Read-only file system") != std::string::npos);
+  CHECK(changed.out.ends_with("666\n"));
+  CHECK(changed.out.find("Operation not permitted") == std::string::npos);
+  CHECK(std::filesystem::is_empty(root.path()));
 }
 
 TEST_CASE("a tmpfs with size and inode limits runs out of space", "[mount]") {

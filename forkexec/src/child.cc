@@ -220,6 +220,16 @@ TB_CHILD_FN void mount_all(const Child& c) {
                          reinterpret_cast<long>(m.target), reinterpret_cast<long>(m.fstype),
                          static_cast<long>(m.flags), reinterpret_cast<long>(m.data));
     if (r < 0) fail(c, L::kMount, idx, r);
+    // Device nodes: root's, with exactly their permission bits (mknod applies the umask, and
+    // after a change of credentials the node would be the new user's).
+    for (std::size_t k = 0; k < m.n_nodes; ++k) {
+      const ChildNode& n = m.nodes[k];
+      const auto path = reinterpret_cast<long>(n.path);
+      r = raw_syscall(SYS_mknodat, AT_FDCWD, path, n.mode, static_cast<long>(n.device));
+      if (r >= 0) r = raw_syscall(SYS_fchownat, AT_FDCWD, path, 0, 0, AT_SYMLINK_NOFOLLOW);
+      if (r >= 0) r = raw_syscall(SYS_fchmodat, AT_FDCWD, path, n.mode & 07777);
+      if (r < 0) fail(c, L::kMkdir, idx, r);
+    }
     if (m.remount_flags != 0) {
       r = raw_syscall(SYS_mount, 0, reinterpret_cast<long>(m.target), 0,
                       static_cast<long>(m.remount_flags), 0);
@@ -459,7 +469,7 @@ TB_CHILD_FN int child_main(void* arg) {
 // gets no signal from inside that it has no handler for anyway.
 TB_CHILD_FN int init_main(void* arg) {
   const auto* plan = static_cast<const InitPlan*>(arg);
-  const pid_t parent = plan->tracer_pid;  // the plan lives only until the caller returns
+  const pid_t parent = plan->tracer_pid;  // the plan is at the top of our own stack mapping
   const bool pdeathsig = plan->pdeathsig;
   set_default_signals(true);  // no handler of the caller's may stay installed
   if (pdeathsig && die_with_parent(parent, true) < 0) exit_now(127);

@@ -19,6 +19,13 @@ struct WireError {
   std::int32_t index;
 };
 
+// A device node made in a mounted tmpfs (mount::Step::Node).
+struct ChildNode {
+  const char* path;
+  unsigned mode;  // S_IFCHR | permission bits
+  std::uint64_t device;
+};
+
 struct ChildMount {
   const char* source;
   const char* target;
@@ -29,6 +36,8 @@ struct ChildMount {
   const char* const* prefixes;
   std::size_t n_prefixes;
   bool make_file;
+  const ChildNode* nodes;  // made after the mount, before the remount
+  std::size_t n_nodes;
 };
 
 struct ChildRlimit {

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <new>
 #include <string>
 
 #include "child_plan.h"
@@ -86,6 +87,7 @@ struct Prepared {
   std::vector<char*> argv;
   std::vector<char*> envp;
   std::vector<std::vector<const char*>> prefixes;
+  std::vector<std::vector<detail::ChildNode>> nodes;
   std::vector<ChildMount> mounts;
   std::vector<ChildRlimit> rlimits;
   sock_fprog fprog{};
@@ -122,12 +124,16 @@ void prepare(const Runner& r, Prepared& p) {
   p.envp.push_back(nullptr);
 
   p.prefixes.reserve(r.mounts.size());
+  p.nodes.reserve(r.mounts.size());
   for (const auto& m : r.mounts) {
     auto& pre = p.prefixes.emplace_back();
     for (const auto& s : m.prefixes) pre.push_back(s.c_str());
-    p.mounts.push_back(ChildMount{c_str_or_null(m.source), m.target.c_str(),
-                                  c_str_or_null(m.fstype), c_str_or_null(m.data), m.flags,
-                                  m.remount_flags, pre.data(), pre.size(), m.make_file});
+    auto& nodes = p.nodes.emplace_back();
+    for (const auto& n : m.nodes)
+      nodes.push_back(detail::ChildNode{n.path.c_str(), n.mode, n.device});
+    p.mounts.push_back(ChildMount{
+        c_str_or_null(m.source), m.target.c_str(), c_str_or_null(m.fstype), c_str_or_null(m.data),
+        m.flags, m.remount_flags, pre.data(), pre.size(), m.make_file, nodes.data(), nodes.size()});
   }
   for (const auto& l : r.rlimits) p.rlimits.push_back(ChildRlimit{l.resource, l.cur, l.max});
   if (r.seccomp) p.fprog = r.seccomp->fprog();
@@ -242,22 +248,27 @@ pid_t spawn_init(int exit_signal, bool pdeathsig, int* pidfd_out, void** stack_o
   void* stack = ::mmap(nullptr, kInitStackSize, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (stack == MAP_FAILED) return -errno;
-  detail::InitPlan plan{proc_self_pid(), pdeathsig};
+  // The init's plan lives at the top of its own stack mapping, which outlives it: the init may
+  // first run after this function returned (a plan on our stack would be gone by then).
+  constexpr std::size_t kPlanSpace = 64;
+  static_assert(sizeof(detail::InitPlan) <= kPlanSpace);
+  auto* plan = new (static_cast<char*>(stack) + kInitStackSize - kPlanSpace)
+      detail::InitPlan{proc_self_pid(), pdeathsig};
   int pidfd = -1;
   clone_args args{};
   args.flags = CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
   args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
   args.exit_signal = static_cast<std::uint64_t>(exit_signal);
   args.stack = reinterpret_cast<std::uint64_t>(stack);
-  args.stack_size = kInitStackSize;
+  args.stack_size = kInitStackSize - kPlanSpace;
   long pid;
   {
     BlockAllSignals blocked;  // inherited: the init keeps every signal blocked
-    pid = tracebox_clone3(&args, sizeof args, detail::init_main, &plan);
+    pid = tracebox_clone3(&args, sizeof args, detail::init_main, plan);
     if (pid == -ENOSYS) {
-      int r = ::clone(detail::init_main, static_cast<char*>(stack) + kInitStackSize,
+      int r = ::clone(detail::init_main, static_cast<char*>(stack) + kInitStackSize - kPlanSpace,
                       static_cast<int>(CLONE_VM | CLONE_PIDFD | static_cast<unsigned>(exit_signal)),
-                      &plan, &pidfd);
+                      plan, &pidfd);
       pid = r < 0 ? -errno : r;
     }
   }
@@ -358,13 +369,14 @@ void NamespaceInit::kill() const {
   if (pidfd_ && !reaped_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
 }
 
-void NamespaceInit::terminate() noexcept {
+void NamespaceInit::terminate(rusage* usage) noexcept {
   if (pid_ <= 0) return;
   if (!reaped_) {
     kill();
     siginfo_t info{};
-    // ECHILD: a tracer's wait4(-1) reaped it already.
-    while (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | __WALL) < 0 &&
+    // ECHILD: a tracer's wait4(-1) reaped it already. waitid(P_PIDFD) has no rusage; the
+    // five-argument raw waitid does.
+    while (::syscall(SYS_waitid, P_PIDFD, pidfd_.get(), &info, WEXITED | __WALL, usage) < 0 &&
            errno == EINTR) {
     }
     reaped_ = true;
@@ -424,7 +436,7 @@ Child::Exit Child::wait() {
     if (errno != EINTR) throw SystemError(errno, "waitid");
   }
   reaped_ = true;
-  init_.terminate();  // what the program left in its namespace dies with the init
+  init_.terminate(&e.init_usage);  // what the program left in its namespace dies with the init
   return e;
 }
 

@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -77,6 +78,11 @@ bool Mount::is_proc() const { return fstype == "proc"; }
 
 std::string Mount::to_string() const {
   const char* mode = is_read_only() ? "ro" : "rw";
+  if (is_devices()) {
+    std::string text = "devices[" + target + ":";
+    for (std::size_t i = 0; i < devices.size(); ++i) text += (i == 0 ? "" : ",") + devices[i].name;
+    return text + "]";
+  }
   if (is_bind()) return "bind[" + source + ":" + target + ":" + mode + "]";
   if (is_tmpfs()) return "tmpfs[" + target + (data.empty() ? "" : "," + data) + "]";
   if (is_proc()) return std::string("proc[") + mode + "]";
@@ -101,6 +107,15 @@ Builder& Builder::with_tmpfs(std::string target, std::string data) {
 Builder& Builder::with_proc(bool read_only, std::string target) {
   unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | (read_only ? MS_RDONLY : 0);
   mounts_.push_back(Mount{"proc", std::move(target), "proc", "", flags});
+  return *this;
+}
+
+Builder& Builder::with_devices(std::string target, std::vector<Device> devices) {
+  // Device nodes take no blocks; the inodes are the nodes and the root directory.
+  const std::string data = "mode=0755,size=4k,nr_inodes=" + std::to_string(devices.size() + 1);
+  Mount m{"tmpfs", std::move(target), "tmpfs", data, MS_NOSUID | MS_NOEXEC | MS_NOATIME};
+  m.devices = std::move(devices);
+  mounts_.push_back(std::move(m));
   return *this;
 }
 
@@ -134,6 +149,23 @@ Plan Builder::build() const {
     step.data = m.data;
     step.flags = m.flags;
     step.prefixes = prefixes_of(m.target);
+    if (m.is_devices()) {
+      if (!m.is_tmpfs() || m.is_bind())
+        throw ConfigError(where + ": device nodes are made in a tmpfs of their own");
+      std::string dir = m.target;
+      while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+      for (const Device& d : m.devices) {
+        if (d.name.empty() || d.name == "." || d.name == ".." ||
+            d.name.find('/') != std::string::npos || has_nul(d.name))
+          throw ConfigError(where + ": device name \"" + printable(d.name) +
+                            "\" is not a single path component");
+        step.nodes.push_back(Step::Node{dir + "/" + d.name, S_IFCHR | (d.mode & 0777),
+                                        static_cast<std::uint64_t>(makedev(d.major, d.minor))});
+      }
+      // The nodes made, nothing may change them: read-only, with the tmpfs's own flags.
+      step.remount_flags = MS_REMOUNT | MS_BIND | MS_RDONLY |
+                           (m.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME));
+    }
     if (m.is_bind()) {
       struct stat st {};
       if (::stat(m.source.c_str(), &st) != 0) {

@@ -77,6 +77,66 @@ static void* open_forever(void* unused) {
   return NULL;
 }
 
+static volatile unsigned long sink;
+
+// Burns `ms` ms of this thread's CPU time (forever when negative).
+static void spin_ms(long ms) {
+  struct timespec start, now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+  for (;;) {
+    for (int i = 0; i < 100000; ++i) sink += (unsigned long)i;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (ms >= 0 && elapsed >= ms) return;
+  }
+}
+
+// In a new process that the caller never waits for: "child" a child of ours, "orphan" a
+// grandchild whose parent exits at once (it is reparented to the namespace's init). Returns 1
+// in that process, 0 in the caller (-1 if fork failed).
+static int detached(const char* how) {
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid > 0) {
+    if (strcmp(how, "orphan") == 0) waitpid(pid, NULL, 0);  // the middle process, gone at once
+    return 0;
+  }
+  if (strcmp(how, "orphan") == 0 && fork() != 0) _exit(0);
+  return 1;
+}
+
+// Touches `mib` MiB of memory that this process keeps: private (malloc'd) or a shared
+// anonymous mapping (which RLIMIT_DATA does not count).
+static void hold_memory(long mib, int shared) {
+  size_t size = (size_t)mib << 20;
+  char* p = shared ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+                   : malloc(size);
+  if (p == NULL || p == MAP_FAILED) _exit(3);
+  for (size_t i = 0; i < size; i += 4096) p[i] = 1;
+}
+
+// fill PATH MIB THEN: writes MIB MiB into PATH in 1 MiB chunks, says how far it got, then
+// "stay" (keeps it 2 s), "exit" (leaves it there and exits), or "unlink" (removes its name,
+// keeps it open for 2 s: the memory stays in use).
+static int fill(const char* path, long mib, const char* then) {
+  static char chunk[1 << 20];
+  memset(chunk, 'x', sizeof chunk);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) {
+    result("open", -1);
+    return 1;
+  }
+  long done = 0;
+  for (; done < mib; ++done)
+    if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk) break;
+  printf("fill wrote %ld MiB of %ld%s%s\n", done, mib, done < mib ? ": " : "",
+         done < mib ? strerrorname_np(errno) : "");
+  fflush(stdout);
+  if (strcmp(then, "unlink") == 0) result("unlink", unlink(path));
+  if (strcmp(then, "exit") != 0) sleep_ms(2000);
+  return 0;
+}
+
 // The directory of `path`, opened as a dirfd (for the *at forms); `base` gets its last component.
 static int dir_of(const char* path, char* base, size_t size) {
   char copy[4096];
@@ -548,6 +608,55 @@ int main(int argc, char** argv) {
     char* args[] = {argv[0], "euid", big, NULL};
     execv("/proc/self/exe", args);
     result("execve", -1);
+    return 0;
+  }
+  // leave-memory HOW MIB MS: a process we never wait for (HOW: child, orphan, shared = a
+  // child holding a shared mapping) touches MIB MiB and stays; we sleep MS ms and exit 0.
+  if (strcmp(mode, "leave-memory") == 0 && argc > 4) {
+    const char* how = strcmp(arg, "shared") == 0 ? "child" : arg;
+    int in_child = detached(how);
+    if (in_child == 1) {
+      hold_memory(atol(argv[3]), strcmp(arg, "shared") == 0);
+      for (;;) pause();
+    }
+    if (in_child < 0) result("fork", -1);
+    sleep_ms(atol(argv[4]));
+    say("left");
+    return 0;
+  }
+  // leave-spinning HOW N SPIN_MS MS: N processes we never wait for (HOW: child, orphan) each
+  // burn SPIN_MS ms of CPU (forever if negative) and exit; we sleep MS ms and exit 0.
+  if (strcmp(mode, "leave-spinning") == 0 && argc > 5) {
+    for (long i = 0; i < atol(argv[3]); ++i) {
+      int in_child = detached(arg);
+      if (in_child == 1) {
+        spin_ms(atol(argv[4]));
+        _exit(0);
+      }
+      if (in_child < 0) result("fork", -1);
+    }
+    sleep_ms(atol(argv[5]));
+    say("left");
+    return 0;
+  }
+  if (strcmp(mode, "fill") == 0 && argc > 4) return fill(arg, atol(argv[3]), argv[4]);
+  // rewrite-fd FD: rewrite what FD's file held before us: clear O_APPEND, pwrite at offset 0,
+  // seek back to 0 and write.
+  if (strcmp(mode, "rewrite-fd") == 0 && argc > 2) {
+    int fd = atoi(arg);
+    int flags = fcntl(fd, F_GETFL);
+    result("setfl", fcntl(fd, F_SETFL, flags & ~O_APPEND));
+    result("pwrite", pwrite(fd, "ESCAPED", 7, 0));
+    result("lseek", lseek(fd, 0, SEEK_SET));
+    result("write", write(fd, "ESCAPED\n", 8));
+    return 0;
+  }
+  // raise SIG: a signal to ourselves; "abort" calls abort(). Prints "survived" if it did.
+  if (strcmp(mode, "raise") == 0 && argc > 2) {
+    if (strcmp(arg, "abort") == 0) abort();
+    kill(getpid(), atoi(arg));
+    sleep_ms(100);
+    say("survived");
     return 0;
   }
   if (strcmp(mode, "fs") == 0 && argc > 3) return fs_op(argv[2], argv[3], argc > 4 ? argv[4] : "");

@@ -24,6 +24,7 @@ StringRead Context::read_string(std::uint64_t addr, std::size_t max) const {
 }
 
 void Context::set_path(std::string path) { info_.path = std::move(path); }
+bool Context::first_exec() const { return info_.first_exec; }
 bool Context::in_run(pid_t pid) const { return info_.in_run && info_.in_run(pid); }
 bool Context::group_in_run(pid_t pgid) const {
   return info_.group_in_run && info_.group_in_run(pgid);

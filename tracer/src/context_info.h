@@ -18,6 +18,7 @@ struct Context::Info {
   std::string_view name;
   std::string_view arch_name;
   std::optional<std::string> path;
+  bool first_exec = false;  // the child's own execve of the program
   // The run's live tasks and processes, for in_run() / group_in_run().
   std::function<bool(pid_t)> in_run;
   std::function<bool(pid_t)> group_in_run;

@@ -988,8 +988,18 @@ void Session::on_seccomp(Task& task) {
            fmt::format("PTRACE_GET_SYSCALL_INFO: {}", errno_text(err)));
     return kill_run(run);
   }
-  // Syscalls before the program's first exec are the child's own (its execve): not judged.
-  if (!run.exec_seen) return cont(tid, 0);
+  // Before the program's first exec the only traced syscall is the child's own execve: the
+  // handler judges it like any exec (what it runs, its ELF interpreter), the rest is not judged.
+  if (!run.exec_seen) {
+    const std::uint16_t tag = info.syscall.ret_data;
+    if (tid != run.main_pid || tag >= seccomp::kReservedTagBase) return cont(tid, 0);
+    info.name = syscall_name(info.syscall.arch, info.syscall.nr);
+    if (info.name != "execve" && info.name != "execveat") return cont(tid, 0);
+    info.arch_name = arch_name(info.syscall.arch, info.syscall.nr);
+    info.first_exec = true;
+    if (run.spec.counting != Counting::kNone) ++run.result.syscall_counts[std::string(info.name)];
+    return decide(run, info, false);
+  }
 
   const tracee::SyscallInfo& s = info.syscall;
   info.name = syscall_name(s.arch, s.nr);

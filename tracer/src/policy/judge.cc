@@ -344,6 +344,10 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
   std::vector<Resolved> resolved;
   std::vector<std::string> given;
   std::uint64_t open_flags = 0;
+  // The program's first exec runs the file the caller chose (perhaps a sealed copy in a memfd,
+  // which has no name): not a question for the file sets. What the kernel makes of it (its
+  // interpreters, its ABI) still is.
+  const bool callers_choice = syscall.kind == PathSyscall::Kind::kExec && ctx.first_exec();
   for (const PathOperand& op : syscall.operands) {
     const auto flags =
         op.flags_arg >= 0 ? static_cast<int>(ctx.arg(static_cast<unsigned>(op.flags_arg))) : 0;
@@ -404,6 +408,10 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
       }
       r = resolve_fd(ctx.pid(), ctx.tgid(), dirfd);
       if (r.error != 0) return Decision::deny(r.error);
+      if (r.not_a_file && callers_choice) {
+        r.host = "/proc/" + std::to_string(ctx.pid()) + "/fd/" + std::to_string(dirfd);
+        r.not_a_file = false;
+      }
       if (r.not_a_file) {
         ctx.set_path(r.path);
         return Decision::kill(fmt::format(
@@ -430,7 +438,7 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
         continue;
       }
     }
-    if (!permitted(files, access, r.path, ctx.pid())) {
+    if (!callers_choice && !permitted(files, access, r.path, ctx.pid())) {
       if (files.soft_banned.contains(r.path)) {
         outcome = Decision::deny(EACCES);
         continue;

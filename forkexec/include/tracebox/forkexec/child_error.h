@@ -32,7 +32,7 @@ enum class ErrorLocation : std::uint32_t {
   kMountRootPrivate,  // making "/" MS_REC|MS_PRIVATE
   kMountTmpfs,        // the tmpfs that becomes the new root
   kChdirRoot,
-  kMkdir,  // indexed: mount
+  kMkdir,  // indexed: mount (a mount point, a file to bind onto, or a device node)
   kMount,  // indexed: mount
   kPivotRoot,
   kUmount,           // detaching the old root

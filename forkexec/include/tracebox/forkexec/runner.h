@@ -60,8 +60,12 @@ class NamespaceInit {
   void kill() const;
   // Marks it reaped by someone else (a tracer's wait4); the stack can go.
   void reaped() { reaped_ = true; }
-  // Kills it and waits for it, unless reaped() was called.
-  void terminate() noexcept;
+  // Kills it and waits for it, unless reaped() was called. `usage`, when given, gets its
+  // rusage: its own few microseconds and every orphan it reaped while it ran. Not the processes
+  // that die with it: the kernel reaps those as the dying init's children with SIGCHLD ignored,
+  // which adds them to no one's rusage. Its ru_maxrss is not the program's: it shares the
+  // caller's memory.
+  void terminate(rusage* usage = nullptr) noexcept;
 
  private:
   friend struct Runner;
@@ -99,7 +103,8 @@ class Child {
   // With a namespace init, the init is then killed and reaped too.
   struct Exit {
     siginfo_t info;
-    rusage usage;
+    rusage usage;       // the program and the descendants it waited for
+    rusage init_usage;  // with a namespace init: see NamespaceInit::terminate; else zero
   };
   Exit wait();
   // Gives up ownership of the program: the destructor will neither kill nor reap it. The

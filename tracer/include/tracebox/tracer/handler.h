@@ -52,6 +52,9 @@ class Context {
   StringRead read_string(std::uint64_t addr, std::size_t max = 4095) const;
   // The path reported with a violation if this stop ends in a kill.
   void set_path(std::string path);
+  // Whether this is the program's first exec: the child's own execve of the file the caller
+  // chose to run (what that file makes the kernel run, its interpreters, is still the program's).
+  bool first_exec() const;
   // Whether `pid` is a live process or thread of this run.
   bool in_run(pid_t pid) const;
   // Whether process group `pgid` exists and belongs to this run (its session is the run's own,
@@ -69,7 +72,8 @@ enum class ForkKind { kFork, kVfork, kClone, kThread };
 class Handler {
  public:
   virtual ~Handler() = default;
-  // A syscall traced by a rule with a user tag, after the program's first exec.
+  // A syscall traced by a rule with a user tag, from the program's own first exec on (that
+  // execve or execveat is the child's, made for the program: what it runs is judged too).
   virtual Decision on_syscall(Context& ctx);
   virtual void on_fork(pid_t parent, pid_t child, ForkKind kind);
   virtual void on_exec(pid_t pid);
