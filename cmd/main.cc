@@ -9,6 +9,7 @@
 
 #include "options.h"
 #include "output.h"
+#include "profile_check.h"
 #include "run.h"
 #include "setup.h"
 #include "shared_stream.h"
@@ -42,6 +43,12 @@ int main(int argc, char** argv) {
     if (options.help) {
       write_all(1, help_text());
       return 0;
+    }
+    if (!options.profile_check.empty()) {
+      std::string report;
+      const int code = check_profile(options, current_environment(), report);
+      write_all(1, report);
+      return code;
     }
     prepared = prepare(options, current_environment());
   } catch (const UsageError& e) {

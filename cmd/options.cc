@@ -85,6 +85,8 @@ constexpr OptionDef kOptions[] = {
     text("trace-log", &Options::trace_log, "\"\"", "one JSON line per traced syscall to this file"),
     list("profile-dir", &Options::profile_dirs, "look for profiles here first; repeatable"),
     flag("no-cache", &Options::no_cache, "build the seccomp filter afresh (see Filter cache)"),
+    text("profile-check", &Options::profile_check, "\"\"",
+         "check profile NAME (or a .json file), print what it grants; runs nothing"),
 };
 
 const OptionDef* find_option(std::string_view name) {
@@ -159,6 +161,13 @@ or SIGTERM cancels the run: it is killed and reported as a runner error ("cancel
 
 Profiles (-type NAME) are NAME.json in, in order: each -profile-dir, the directories of
 $TRACEBOX_PROFILE_PATH (colon-separated), the installed and the source profile directories.
+A profile with a command (an interpreter, a JVM, a compiler) runs it before PROGRAM and ARGS:
+"runprog -type python3 sol.py". PROGRAM naming the command's own file again is dropped
+("runprog -type python3 /usr/bin/python3 sol.py" runs sol.py); another executable outside the
+work directory in its place is an error. -profile-check NAME checks a profile without running
+anything (unknown syscalls, path syscalls the file checker cannot handle, file entries absent on
+this machine) and prints what it grants; exit code 0 valid, 1 valid but its command is not
+installed, 2 invalid.
 
 Filter cache. The ptrace runner keeps the seccomp filters it builds in $TRACEBOX_CACHE_DIR
 (unset: /var/cache/tracebox for root, no cache for other users; set but empty: no cache), which
@@ -270,6 +279,11 @@ Options parse_options(std::span<const std::string> args) {
     throw UsageError("-count needs the ptrace runner (the ns runner has no tracer)");
   if (o.runner == RunnerKind::kNs && !o.trace_log.empty())
     throw UsageError("-trace-log needs the ptrace runner (the ns runner has no tracer)");
+  if (!o.profile_check.empty()) {
+    if (!o.command.empty())
+      throw UsageError("-profile-check runs nothing: it takes no PROGRAM (" + o.command[0] + ")");
+    return o;
+  }
   if (o.command.empty())
     throw UsageError("no program given (usage: runprog [options] [--] PROGRAM [ARGS...])");
   if (o.command[0].empty()) throw UsageError("empty program path");

@@ -48,6 +48,8 @@ struct Options {
   std::string trace_log;
   std::vector<std::string> profile_dirs;
   bool no_cache = false;  // build the seccomp filter afresh, and keep no copy
+  // -profile-check NAME: check the profile and print what it grants; no program, nothing runs.
+  std::string profile_check;
 
   // PROGRAM and its ARGS: everything from the first non-option argument or after "--".
   std::vector<std::string> command;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -213,6 +214,38 @@ bool is_path(const std::string& s) {
   return s.find('/') != std::string::npos || s.ends_with(".json");
 }
 
+// A file-set entry with "." and ".." resolved lexically (after substitution, "${work}/.." is the
+// work directory's parent); its "/", "/*" or "/**" suffix is kept.
+std::string normal_entry(const std::string& entry) {
+  if (entry.find("/.") == std::string::npos) return entry;
+  std::string suffix;
+  std::string path = entry;
+  for (const char* s : {"/**", "/*", "/"}) {
+    if (path.size() > std::strlen(s) && path.ends_with(s)) {
+      suffix = s;
+      path.resize(path.size() - suffix.size());
+      break;
+    }
+  }
+  std::vector<std::string> parts;
+  std::size_t at = 0;
+  while (at <= path.size()) {
+    std::size_t slash = path.find('/', at);
+    if (slash == std::string::npos) slash = path.size();
+    const std::string part = path.substr(at, slash - at);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    at = slash + 1;
+  }
+  std::string out;
+  for (const auto& p : parts) out += "/" + p;
+  if (out.empty()) return suffix.empty() ? "/" : "/" + suffix.substr(1);
+  return out + suffix;
+}
+
 }  // namespace
 
 Profile parse_profile(const std::string& text, const std::string& origin) {
@@ -293,11 +326,11 @@ tracer::policy::JudgePolicy to_judge_policy(const Profile& profile, const Profil
         j.allow.push_back(s);
   j.deny = profile.deny;
   j.budgets = profile.count;
-  for (const auto& e : profile.read) j.files.readable.add(substitute(e, vars));
-  for (const auto& e : profile.write) j.files.writable.add(substitute(e, vars));
-  for (const auto& e : profile.names) j.files.names.add(substitute(e, vars));
-  for (const auto& e : profile.stat) j.files.statable.add(substitute(e, vars));
-  for (const auto& e : profile.soft_ban) j.files.soft_banned.add(substitute(e, vars));
+  for (const auto& e : profile.read) j.files.readable.add(normal_entry(substitute(e, vars)));
+  for (const auto& e : profile.write) j.files.writable.add(normal_entry(substitute(e, vars)));
+  for (const auto& e : profile.names) j.files.names.add(normal_entry(substitute(e, vars)));
+  for (const auto& e : profile.stat) j.files.statable.add(normal_entry(substitute(e, vars)));
+  for (const auto& e : profile.soft_ban) j.files.soft_banned.add(normal_entry(substitute(e, vars)));
   j.unknown_hint = "add \"{}\" to the \"allow\" list of profile " + profile.path;
   return j;
 }

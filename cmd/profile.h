@@ -21,9 +21,11 @@
 // may be stat'ed; "soft_ban" fails with EACCES instead of ending the run. A rename or hard link
 // may not give a file a name that grants more than the one it had.
 //
-// File entries and the command may use ${work} (the work directory), ${program} (the program's
-// absolute path) and ${multiarch} (e.g. x86_64-linux-gnu). Unknown keys, unknown syscalls and
-// unknown errno names are errors, so a typo cannot silently weaken or break a profile.
+// File entries, the command and the environment may use ${work} (the work directory), ${program}
+// (the program's absolute path) and ${multiarch} (e.g. x86_64-linux-gnu); "." and ".." in a file
+// entry are resolved lexically after substitution ("${work}/../package.json" is the file beside
+// the work directory). Unknown keys, unknown syscalls and unknown errno names are errors, so a
+// typo cannot silently weaken or break a profile.
 #pragma once
 
 #include <map>

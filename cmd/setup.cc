@@ -148,6 +148,41 @@ bool run_may_write(const tracer::policy::FileSets& files, const std::string& dir
   return false;
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {
+  }, sb{};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+// The user's PROGRAM and ARGS as they follow the profile's command. go-sandbox's habit names the
+// interpreter again (runprog -type python3 /usr/bin/python3 sol.py): when PROGRAM is the file the
+// command runs (symlinks followed: /usr/bin/python3 is python3.11), it is dropped, so that sol.py
+// is what the interpreter runs. Another executable outside the work directory in its place would
+// become the interpreter's script or class name: that is refused with a message saying how to call
+// the profile.
+std::vector<std::string> user_arguments(const Prepared& p,
+                                        const std::vector<std::string>& command) {
+  if (p.profile.command.empty() || command.empty()) return command;
+  const std::string given = absolute_path(command[0], p.work_path);
+  if (same_file(given, p.program_real)) return {command.begin() + 1, command.end()};
+  struct stat st {};
+  int err = 0;
+  const std::string real = real_path(given, "/", err);
+  const bool in_work = err == 0 && real.starts_with(p.work_path + "/");
+  if (err == 0 && !in_work && ::stat(real.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      (st.st_mode & 0111) != 0) {
+    std::string runs;
+    for (const auto& c : p.profile.command) runs += (runs.empty() ? "" : " ") + c;
+    throw UsageError("-type " + p.profile.name + ": the profile runs \"" + runs +
+                     "\" before the program's arguments, and " + command[0] +
+                     " is another program; give the arguments alone (runprog -type " +
+                     p.profile.name + " [options] [--] ARGS..., e.g. the script or class), or " +
+                     command[0] + " itself with a profile that has no command");
+  }
+  return command;
+}
+
 }  // namespace
 
 UniqueFd sealed_copy(int src, const char* name) {
@@ -278,7 +313,8 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
   } catch (const ProfileError& e) {
     throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
   }
-  args.insert(args.end(), options.command.begin(), options.command.end());
+  const std::vector<std::string> user = user_arguments(p, options.command);
+  args.insert(args.end(), user.begin(), user.end());
 
   // The file policy.
   try {
@@ -360,8 +396,12 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
   } else if (proc.args[0] != p.program) {
     proc.path = p.program;  // relative to the work path, whatever the child's cwd
   }
-  proc.env = p.profile.env.empty() ? std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin:/bin"}
-                                   : p.profile.env;
+  if (p.profile.env.empty()) proc.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
+  try {
+    for (const auto& e : p.profile.env) proc.env.push_back(substitute(e, vars));
+  } catch (const ProfileError& e) {
+    throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
+  }
   proc.files = {p.in ? p.in.get() : 0, p.out ? p.out.get() : 1, p.err ? p.err.get() : 2};
   proc.work_dir = p.work_path;
   // The program needs no capability: as root, runprog would otherwise hand it all of them.

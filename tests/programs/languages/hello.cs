@@ -1,0 +1,5 @@
+public class Hello {
+  public static void Main() {
+    System.Console.WriteLine("Hello, World!");
+  }
+}
