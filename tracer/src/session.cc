@@ -52,6 +52,10 @@ constexpr auto kBlockedCheck = std::chrono::milliseconds(50);
 constexpr auto kFreezeTimeout = std::chrono::seconds(2);
 // How long a killed run's tasks may take to report their end before the run ends without them.
 constexpr auto kKillTimeout = std::chrono::seconds(5);
+// How long setting a run up (clone to first exec) may take before it is a runner error.
+constexpr auto kSetupTimeout = std::chrono::seconds(30);
+// A gap between ticks past which a limit found exceeded is reported as enforced late.
+constexpr auto kLateTick = std::chrono::milliseconds(100);
 // mmap requests at least this large are checked against RLIMIT_DATA (malloc's fallback after a
 // refused brk asks for at least 1 MiB, so refused growth is seen too).
 constexpr std::uint64_t kLargeMapping = 1 << 20;
@@ -307,6 +311,7 @@ void Session::end_everything(const std::string& why, bool now) {
   std::vector<std::unique_ptr<Run>> runs = std::move(runs_);
   runs_.clear();
   for (auto& run : runs) {
+    for (auto& [tgid, p] : run->processes) drop_cpu_timer(p);
     run->child.release();
     record(*run, Status::kRunnerError, LimitKind::kNone, why);
     Result res = std::move(run->result);
@@ -385,9 +390,12 @@ void Session::start(Pending p) {
 
     // Backstop rlimits for the limits; the exact checks are the tracer's.
     if (s.limits.cpu && !sets(runner.rlimits, RLIMIT_CPU)) {
+      // A backstop for a tracer that stopped serving, far enough above the limit that the
+      // kernel's tick-sampled count (which overcounts on a busy machine) cannot reach it first:
+      // the exact measure decides, and a SIGXCPU under the limit is not delivered (on_stop).
       rlimit::Limits l;
-      l.cpu = *s.limits.cpu;
-      l.cpu_hard = *s.limits.cpu + std::chrono::seconds(1);
+      l.cpu = 2 * *s.limits.cpu + std::chrono::seconds(1);
+      l.cpu_hard = *l.cpu + std::chrono::seconds(1);
       l.disable_core = false;
       auto v = rlimit::prepare(l);
       runner.rlimits.insert(runner.rlimits.end(), v.begin(), v.end());
@@ -498,6 +506,7 @@ void Session::wake() {
 void Session::ensure_pump() {
   if (pumping_) return;
   pumping_ = true;
+  last_tick_ = Clock::now();
   if (tracer_nice_ != 0 && !saved_nice_) {
     // A thread's nice value: setpriority on its tid (Linux threads have their own).
     errno = 0;
@@ -784,6 +793,7 @@ void Session::on_exit(Task& task, int status) {
     // parent reaps it, its CPU clock still reads its final total.
     if (auto ns = proc::cpu_ns(tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
     p.alive = false;
+    drop_cpu_timer(p);
     try {
       run->handler->on_exit(tgid, status);
     } catch (const std::exception& e) {
@@ -846,8 +856,14 @@ void Session::on_stop(Task& task, int status) {
     // wall clock runs.
     return cont(tid, 0);
   }
-  if (sig == SIGXCPU) {
-    record(*run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit (SIGXCPU)");
+  if (sig == SIGXCPU && run->spec.limits.cpu) {
+    // The kernel's RLIMIT_CPU samples at ticks and overcounts under contention: the exact
+    // clock of the tree decides. Under the limit the signal is not delivered.
+    sample(*run, false);
+    std::int64_t cpu = 0;
+    for (auto& [tgid, p] : run->processes) cpu += p.cpu_ns;
+    if (cpu < run->spec.limits.cpu->count()) return cont(tid, 0);
+    record(*run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit");
     return kill_run(*run);
   }
   if (sig == SIGXFSZ) {
@@ -1217,9 +1233,27 @@ void Session::on_tick() {
       kill_run(run);
       continue;
     }
-    const auto since = run.exec_seen ? run.exec_time : run.start;
-    if (lim.wall && now - since >= *lim.wall) {
-      record(run, Status::kTimeLimitExceeded, LimitKind::kWall, "wall clock limit");
+    // The wall clock starts at the program's first exec; setting the run up is not graded.
+    if (!run.exec_seen) {
+      if (now - run.start >= kSetupTimeout) {
+        record(
+            run, Status::kRunnerError, LimitKind::kNone,
+            fmt::format("the program was not started within {} s",
+                        std::chrono::duration_cast<std::chrono::seconds>(kSetupTimeout).count()));
+        kill_run(run);
+      }
+      continue;
+    }
+    // A tracer that did not run for a while (an io_context stopped, a starved thread) finds
+    // limits exceeded late: the verdict says so.
+    const std::string late =
+        now - last_tick_ > kLateTick
+            ? fmt::format(
+                  " (enforced {} ms late: the tracer was not running)",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - last_tick_).count())
+            : std::string();
+    if (lim.wall && now - run.exec_time >= *lim.wall) {
+      record(run, Status::kTimeLimitExceeded, LimitKind::kWall, "wall clock limit" + late);
       kill_run(run);
       continue;
     }
@@ -1228,14 +1262,51 @@ void Session::on_tick() {
     std::int64_t cpu = 0;
     for (auto& [tgid, p] : run.processes) cpu += p.cpu_ns;
     if (lim.cpu && cpu >= lim.cpu->count()) {
-      record(run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit");
+      record(run, Status::kTimeLimitExceeded, LimitKind::kCpu, "CPU time limit" + late);
       kill_run(run);
     } else if (lim.memory_bytes && run.peak_bytes > *lim.memory_bytes) {
-      record(run, Status::kMemoryLimitExceeded, LimitKind::kMemory, "memory limit");
+      record(run, Status::kMemoryLimitExceeded, LimitKind::kMemory, "memory limit" + late);
       kill_run(run);
+    } else if (lim.cpu) {
+      arm_cpu_timers(run, cpu);
     }
   }
   for (Run* run : abandoned) abandon(*run);
+  last_tick_ = now;
+}
+
+void Session::arm_cpu_timers(Run& run, std::int64_t used_ns) {
+  const std::int64_t left = run.spec.limits.cpu->count() - used_ns;
+  int live = 0;
+  for (auto& [tgid, p] : run.processes) live += p.alive && p.live_tasks > 0;
+  if (live == 0 || left <= 0) return;
+  // Each process may spend its share before the tracer looks again: together they cannot pass
+  // the limit unseen. (The kernel checks CPU timers at its own tick, a few ms.)
+  const std::int64_t share = std::max<std::int64_t>(left / live, 1'000'000);
+  for (auto& [tgid, p] : run.processes) {
+    if (!p.alive || p.live_tasks <= 0) continue;
+    if (!p.cpu_timer) {
+      sigevent sev{};
+      sev.sigev_notify = SIGEV_THREAD_ID;
+      sev.sigev_signo = wakeup_signal();
+      sev._sigev_un._tid = tracer_tid_;
+      timer_t t;
+      // MAKE_PROCESS_CPUCLOCK(tgid, CPUCLOCK_SCHED), as proc::cpu_ns reads it.
+      const clockid_t clock = static_cast<clockid_t>((~static_cast<unsigned>(tgid) << 3) | 2);
+      if (::timer_create(clock, &sev, &t) != 0) continue;  // gone: the tick still looks
+      p.cpu_timer = t;
+    }
+    itimerspec at{};
+    const std::int64_t when = p.cpu_ns + share;
+    at.it_value.tv_sec = when / 1'000'000'000;
+    at.it_value.tv_nsec = when % 1'000'000'000;
+    ::timer_settime(*p.cpu_timer, TIMER_ABSTIME, &at, nullptr);
+  }
+}
+
+void Session::drop_cpu_timer(Process& p) {
+  if (p.cpu_timer) ::timer_delete(*p.cpu_timer);
+  p.cpu_timer.reset();
 }
 
 void Session::abandon(Run& run) {
@@ -1332,6 +1403,7 @@ void Session::maybe_finish(Run& run) {
   asio::post(io_, [c = std::move(run.completion), r = std::move(res)]() mutable {
     if (c) c(std::move(r));
   });
+  for (auto& [tgid, p] : run.processes) drop_cpu_timer(p);
   std::erase_if(runs_, [&](const std::unique_ptr<Run>& p) { return p.get() == &run; });
   --counters_.in_flight;
   ++counters_.completed;

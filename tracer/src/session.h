@@ -41,6 +41,9 @@ struct Process {
   std::uint64_t peak_rss = 0;  // latest VmHWM
   int live_tasks = 0;
   bool alive = true;
+  // A POSIX timer on the process's CPU clock, armed to wake the tracer when the run's CPU budget
+  // could be spent (the 10 ms tick alone would let a CPU-bound program overshoot by a tick).
+  std::optional<timer_t> cpu_timer;
 };
 
 // A run stopped around one consistent syscall (a tag with kTagConsistent): every other task is
@@ -166,6 +169,9 @@ class Session : public asio::execution_context::service {
   void abandon(Run& run);
   void maybe_finish(Run& run);
   void sample(Run& run, bool memory);
+  // Arms every live process's CPU timer for the run's remaining CPU budget, shared out.
+  void arm_cpu_timers(Run& run, std::int64_t used_ns);
+  void drop_cpu_timer(Process& p);
   void update_peak(Run& run);
   void cont(pid_t tid, int sig);
   std::string_view syscall_name(std::uint32_t arch, long nr);
@@ -184,7 +190,7 @@ class Session : public asio::execution_context::service {
   bool admit_pending_ = false;
   bool reap_orphans_ = false;  // we are PID 1 or a subreaper: orphans of runs come to us
   std::vector<std::pair<pid_t, int>> batch_;
-  Clock::time_point last_pump_;  // when the pump last ran (a gap: the io_context was stopped)
+  Clock::time_point last_tick_;  // the last on_tick (a gap: the io_context was not run)
   struct Counters {
     std::atomic<std::uint64_t> queued{0}, in_flight{0}, completed{0}, stops{0};
     std::atomic<std::int64_t> queue_delay_total_us{0}, queue_delay_max_us{0};
