@@ -332,6 +332,9 @@ tracer::policy::JudgePolicy to_judge_policy(const Profile& profile, const Profil
   for (const auto& e : profile.stat) j.files.statable.add(normal_entry(substitute(e, vars)));
   for (const auto& e : profile.soft_ban) j.files.soft_banned.add(normal_entry(substitute(e, vars)));
   j.unknown_hint = "add \"{}\" to the \"allow\" list of profile " + profile.path;
+  if (!allow_proc)
+    for (const auto& s : profile.allow_proc)
+      j.hints[s] = "runprog -allow-proc allows it (processes, threads and sleeping)";
   return j;
 }
 

@@ -568,3 +568,65 @@ TEST_CASE("a kernel CPU backstop that fires under the measured limit is not a ti
   CHECK(ro.cpu_time >= 1200ms);
   CHECK(ro.cpu_time < 1210ms);
 }
+
+TEST_CASE("memory verdicts in every way memory runs out", "[tracer][memory]") {
+  SECTION("a thread under a policy without clone: the refused clone, not an abort") {
+    // glibc reserves each thread's stack at the stack limit's size, which RLIMIT_DATA (the
+    // memory limit) would refuse before any clone is tried.
+    Job job({"thread-call", "getuid"});
+    Policy p;
+    std::istringstream names(
+        "read write close fstat newfstatat lseek mmap mprotect munmap brk rt_sigaction "
+        "rt_sigprocmask rt_sigreturn pread64 access openat execve exit exit_group arch_prctl "
+        "set_tid_address set_robust_list rseq prlimit64 getrandom futex getuid");
+    for (std::string name; names >> name;) p.allow(name);
+    p.hints["clone"] = "threads are for another profile";
+    job.spec.policy = p;
+    job.spec.limits.memory_bytes = 256 << 20;
+    job.spec.process.rlimits = {{RLIMIT_STACK, 256 << 20, 256 << 20}};
+    Result r = run_job(job);
+    INFO(r.error);
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->syscall == "clone");
+    CHECK(r.error ==
+          "clone is not allowed by the policy (the program's thread stack could not be mapped, "
+          "and it then failed); threads are for another profile");
+  }
+  SECTION("a stack overflow at the stack limit") {
+    Job job({"recurse"});
+    job.spec.limits.memory_bytes = 256 << 20;
+    job.spec.process.rlimits = {{RLIMIT_STACK, 16 << 20, 16 << 20}};
+    Result r = run_job(job);
+    CHECK(r.status == Status::kMemoryLimitExceeded);
+    CHECK(r.limit == LimitKind::kMemory);
+    CHECK(r.error == "memory limit: stack overflow at the stack limit (16384 KiB)");
+    CHECK(r.signal == SIGSEGV);
+  }
+  SECTION("a segmentation fault elsewhere stays a runtime error") {
+    Job job({"segv"});
+    job.spec.limits.memory_bytes = 256 << 20;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kSignalled);
+  }
+  SECTION("the runtime's own out-of-memory exit") {
+    Job job({"exit", "3"});
+    job.spec.limits.memory_bytes = 256 << 20;
+    job.spec.limits.memory_exit_status = 3;
+    Result r = run_job(job);
+    CHECK(r.status == Status::kMemoryLimitExceeded);
+    CHECK(r.exit_status == 3);
+    Job other({"exit", "4"});
+    other.spec.limits.memory_exit_status = 3;
+    CHECK(run_job(other).status == Status::kNonzeroExitStatus);
+  }
+  SECTION("an exec the address-space limit kills (the image does not fit)") {
+    Job job({"exit", "0"});
+    job.spec.limits.memory_bytes = 256 << 20;
+    job.spec.process.rlimits = {{RLIMIT_AS, 256 << 10, 256 << 10}};
+    Result r = run_job(job);
+    INFO(r.error);
+    CHECK(r.status == Status::kMemoryLimitExceeded);
+    CHECK(r.wall_time == std::chrono::microseconds(0));
+  }
+}

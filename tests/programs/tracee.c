@@ -184,11 +184,19 @@ static int symlink_race(const char* dir, long seconds) {
   return 0;
 }
 
+static int recurse(int n) {
+  volatile char page[4096];
+  page[0] = (char)n;
+  return recurse(n + 1) + page[0];
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return 100;
   const char* mode = argv[1];
   const char* arg = argc > 2 ? argv[2] : "";
 
+  // recurse: recursion without end, a page of stack per call.
+  if (strcmp(mode, "recurse") == 0) return recurse(1);
   // nice: the program's scheduling priority.
   if (strcmp(mode, "nice") == 0) {
     errno = 0;

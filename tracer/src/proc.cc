@@ -1,6 +1,7 @@
 #include "proc.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +76,42 @@ std::optional<Ids> ids(pid_t tid) {
   auto ppid = field(buf, "\nPPid:");
   if (!tgid || !ppid) return std::nullopt;
   return Ids{static_cast<pid_t>(*tgid), static_cast<pid_t>(*ppid)};
+}
+
+std::optional<std::uint64_t> stack_overflow(pid_t tid, std::uint64_t addr) {
+  // The soft stack limit, from /proc (prlimit64 on another user's process needs
+  // CAP_SYS_RESOURCE, which a tracer may lack): "Max stack size  <soft>  <hard>  bytes".
+  std::uint64_t soft = 0;
+  {
+    char buf[4096];
+    if (read_proc(tid, "limits", buf, sizeof buf) < 0) return std::nullopt;
+    const char* at = std::strstr(buf, "Max stack size");
+    if (at == nullptr) return std::nullopt;
+    at += std::strlen("Max stack size");
+    while (*at == ' ') ++at;
+    if (*at < '0' || *at > '9') return std::nullopt;  // "unlimited"
+    soft = std::strtoull(at, nullptr, 10);
+  }
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/maps", static_cast<int>(tid));
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return std::nullopt;
+  char line[512];
+  std::uint64_t start = 0, end = 0;
+  bool found = false;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strstr(line, "[stack]") == nullptr) continue;
+    found = std::sscanf(line, "%lx-%lx", &start, &end) == 2;
+    break;
+  }
+  std::fclose(f);
+  if (!found || addr >= start) return std::nullopt;
+  // The kernel keeps a gap (stack_guard_gap, 1 MiB by default) below a stack; the fault of an
+  // overflow lands in it, or in the page just below the mapping.
+  constexpr std::uint64_t kGap = 1 << 20, kSlack = 256 << 10;
+  if (start - addr > kGap + kSlack) return std::nullopt;
+  if (end - addr + kSlack < soft) return std::nullopt;
+  return soft;
 }
 
 namespace {

@@ -21,6 +21,11 @@ std::optional<std::uint64_t> peak_memory_bytes(pid_t tid);
 // The data segment size (RLIMIT_DATA's measure plus the stack), in bytes, from statm.
 std::optional<std::uint64_t> data_bytes(pid_t tid);
 
+// Whether a fault at `addr` in task `tid` is its main stack overflowing its RLIMIT_STACK: `addr`
+// lies in the gap just below the [stack] mapping, which has grown to (nearly) the limit. The limit
+// in bytes, or nullopt.
+std::optional<std::uint64_t> stack_overflow(pid_t tid, std::uint64_t addr);
+
 // Whether task `tid` is in an interruptible sleep (state S in /proc/<tid>/stat).
 bool sleeping(pid_t tid);
 

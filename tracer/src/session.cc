@@ -64,6 +64,7 @@ constexpr std::uint64_t kLargeMapping = 1 << 20;
 constexpr std::uint16_t kTagCountAllow = 0xfe01;
 constexpr std::uint16_t kTagCountErrno = 0xfe02;
 constexpr std::uint16_t kTagMemory = 0xfe03;
+constexpr std::uint16_t kTagStack = 0xfe04;
 
 std::atomic<int> g_wakeup_signal{0};
 // Counts wakeup signals (ticks and wakes). wait4 returns EINTR only when no tracee event was
@@ -130,8 +131,12 @@ std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run
     def = seccomp::Action::trace(kTagCountAllow);
   b.default_action(def);
   const bool check_allocations = run.data_limit != 0;
+  run.clone_allowed = false;
   for (const Rule& rule : spec.policy.rules) {
     seccomp::Action action = rule.action;
+    if (rule.syscall == "clone" && (action.kind == seccomp::Action::Kind::kAllow ||
+                                    action.kind == seccomp::Action::Kind::kTrace))
+      run.clone_allowed = spec.trace_fork;
     if (!spec.trace_fork && (rule.syscall == "fork" || rule.syscall == "vfork" ||
                              rule.syscall == "clone" || rule.syscall == "clone3")) {
       action = seccomp::Action::kill_process();
@@ -146,17 +151,30 @@ std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run
     }
     if (check_allocations && rule.syscall == "mmap" && rule.conditions.empty() &&
         action.kind == seccomp::Action::Kind::kAllow) {
-      // Large writable mappings are traced, to see an allocation the memory limit refuses.
+      // Large writable mappings are traced, to see an allocation the memory limit refuses; so
+      // are thread stacks (MAP_STACK), which RLIMIT_DATA counts once made writable, at their
+      // full reserved size (glibc reserves the stack limit's size for each).
       using C = seccomp::ArgCondition;
-      b.add("mmap", action, {C::lt(1, kLargeMapping)});
-      b.add("mmap", action, {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, 0)});
+      const C not_stack = C::masked_eq(3, MAP_STACK, 0);
+      b.add("mmap", action, {C::lt(1, kLargeMapping), not_stack});
+      b.add("mmap", action, {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, 0), not_stack});
       b.add("mmap", seccomp::Action::trace(kTagMemory),
-            {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, PROT_WRITE)});
+            {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, PROT_WRITE), not_stack});
+      b.add("mmap", seccomp::Action::trace(kTagStack), {C::masked_eq(3, MAP_STACK, MAP_STACK)});
       continue;
     }
     b.add(rule.syscall, action, rule.conditions);
   }
   return std::make_shared<const seccomp::Program>(b.build());
+}
+
+// How to allow `syscall`: the policy's hint for it, else its unknown_hint with "{}" replaced.
+std::string hint_for(const Policy& policy, std::string_view syscall) {
+  if (auto it = policy.hints.find(std::string(syscall)); it != policy.hints.end())
+    return it->second;
+  std::string hint = policy.unknown_hint;
+  if (auto at = hint.find("{}"); at != std::string::npos) hint.replace(at, 2, syscall);
+  return hint;
 }
 
 // The program of `runner` opened for exec by fd, if it is an ELF file; empty otherwise (a script
@@ -804,11 +822,26 @@ void Session::on_exit(Task& task, int status) {
     if (tgid == run->main_pid) {
       run->main_reaped = true;
       Result& res = run->result;
+      const bool memory_limited = run->spec.limits.memory_bytes || run->data_limit != 0;
       if (!run->exec_seen) {
         auto err = run->child.read_exec_result();
-        if (err) {
+        const bool killed_in_exec = !err && WIFSIGNALED(status) &&
+                                    (WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGKILL);
+        if (err && err->location == forkexec::ErrorLocation::kExec && err->err == ENOMEM &&
+            memory_limited) {
+          res.child_error = *err;
+          record(*run, Status::kMemoryLimitExceeded, LimitKind::kMemory,
+                 "memory limit: the program could not be loaded (execve: ENOMEM)");
+        } else if (err) {
           res.child_error = *err;
           record(*run, Status::kRunnerError, LimitKind::kNone, err->message());
+        } else if (killed_in_exec && memory_limited && !run->killing) {
+          // Past its point of no return an exec that cannot map the program (its code, data
+          // and bss under the memory limits) ends the process with SIGSEGV.
+          res.signal = WTERMSIG(status);
+          res.exit_status = WTERMSIG(status);
+          record(*run, Status::kMemoryLimitExceeded, LimitKind::kMemory,
+                 "memory limit: the program's image did not fit (killed during its exec)");
         } else {
           record(
               *run, Status::kRunnerError, LimitKind::kNone,
@@ -816,6 +849,13 @@ void Session::on_exit(Task& task, int status) {
         }
       } else if (WIFEXITED(status)) {
         res.exit_status = WEXITSTATUS(status);
+        const auto& oom = run->spec.limits.memory_exit_status;
+        if (oom && res.exit_status == *oom && res.exit_status != 0) {
+          record(*run, Status::kMemoryLimitExceeded, LimitKind::kMemory,
+                 fmt::format("memory limit: the runtime reported running out of memory (exit "
+                             "status {})",
+                             res.exit_status));
+        }
         record(*run, res.exit_status == 0 ? Status::kNormal : Status::kNonzeroExitStatus,
                LimitKind::kNone, "");
       } else {
@@ -869,6 +909,16 @@ void Session::on_stop(Task& task, int status) {
   if (sig == SIGXFSZ) {
     record(*run, Status::kOutputLimitExceeded, LimitKind::kOutput, "output limit (SIGXFSZ)");
     return kill_run(*run);
+  }
+  if (sig == SIGSEGV && !run->cause_recorded) {
+    // A fault just below the main stack when it has grown to its limit: a stack overflow, which
+    // the stack limit (part of the memory the judge gives) ended. The signal is delivered.
+    siginfo_t si{};
+    if (::ptrace(PTRACE_GETSIGINFO, tid, 0, &si) == 0 && si.si_code > 0)
+      if (auto limit = proc::stack_overflow(tid, reinterpret_cast<std::uint64_t>(si.si_addr)))
+        record(
+            *run, Status::kMemoryLimitExceeded, LimitKind::kMemory,
+            fmt::format("memory limit: stack overflow at the stack limit ({} KiB)", *limit / 1024));
   }
   if (sig == SIGSYS) {
     siginfo_t si{};
@@ -1034,8 +1084,7 @@ void Session::on_seccomp(Task& task) {
   switch (tag) {
     case seccomp::kTagDefault: {
       const std::string name = display();
-      std::string hint = run.spec.policy.unknown_hint;
-      if (auto at = hint.find("{}"); at != std::string::npos) hint.replace(at, 2, name);
+      const std::string hint = hint_for(run.spec.policy, name);
       d = Decision::kill(
           fmt::format("{} is not allowed by the policy{}{}", name, hint.empty() ? "" : "; ", hint));
       break;
@@ -1060,6 +1109,16 @@ void Session::on_seccomp(Task& task) {
       auto data = proc::data_bytes(tid);
       if (data && run.data_limit != 0 && *data + s.args[1] > run.data_limit)
         run.allocation_refused = true;
+      break;
+    }
+    case kTagStack: {
+      // A thread's stack (glibc reserves the stack limit's size), which RLIMIT_DATA is about to
+      // refuse, under a policy with no clone for the thread anyway: if the program then fails,
+      // what it met is the refused capability, threads, not an allocation failure (maybe_finish).
+      // A runtime that copes (fibers, an optional helper thread) is left to cope.
+      auto data = proc::data_bytes(tid);
+      if (!run.clone_allowed && data && run.data_limit != 0 && *data + s.args[1] > run.data_limit)
+        run.thread_refused = tid;
       break;
     }
     default:
@@ -1391,6 +1450,21 @@ void Session::maybe_finish(Run& run) {
     res.status = Status::kTimeLimitExceeded;
     res.limit = LimitKind::kCpu;
     res.error = "CPU time limit";
+  } else if (ended_by_program && res.status != Status::kNormal && run.thread_refused != 0) {
+    const std::string hint = hint_for(run.spec.policy, "clone");
+    res.status = Status::kDisallowedSyscall;
+    res.limit = LimitKind::kNone;
+    res.error = fmt::format(
+        "clone is not allowed by the policy (the program's thread stack could not be mapped, and "
+        "it then failed){}{}",
+        hint.empty() ? "" : "; ", hint);
+    Violation v;
+    v.pid = run.thread_refused;
+    v.syscall = "clone";
+    v.nr = seccomp::syscall_number(seccomp::native_arch(), "clone");
+    v.arch = seccomp::arch_name(seccomp::native_arch());
+    v.reason = res.error;
+    res.violation = std::move(v);
   } else if (ended_by_program && lim.memory_bytes &&
              (run.peak_bytes > *lim.memory_bytes ||
               (run.allocation_refused && res.status != Status::kNormal))) {

@@ -94,6 +94,10 @@ struct Run {
   std::uint64_t peak_bytes = 0;
   // An allocation the memory limit refused (seen at a traced large mmap).
   bool allocation_refused = false;
+  bool clone_allowed = false;    // the policy lets the program clone (threads, processes)
+  // A thread's stack the memory limit was about to refuse, under a policy without clone: the
+  // task that mapped it (0: none).
+  pid_t thread_refused = 0;
   std::uint64_t data_limit = 0;  // RLIMIT_DATA of the run, 0 = none
   // Counting::kAll: the errno of each syscall whose rule denies it.
   std::unordered_map<std::string, int> errno_rules;

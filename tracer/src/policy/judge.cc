@@ -149,6 +149,7 @@ Policy make_policy(const JudgePolicy& judge) {
   Policy p;
   p.enforce_compat_abis = judge.enforce_compat_abis;
   p.unknown_hint = judge.unknown_hint;
+  p.hints = judge.hints;
   std::set<std::string> seen;
   auto once = [&](const std::string& name) {
     if (!seen.insert(name).second)

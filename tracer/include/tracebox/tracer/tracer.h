@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -45,6 +46,9 @@ struct Policy {
   // Appended to the violation of a syscall no rule names, to say how to allow it; "{}" becomes
   // the syscall's name.
   std::string unknown_hint;
+  // Per syscall, how to allow it (e.g. "runprog -allow-proc allows it"), in place of
+  // unknown_hint, when the policy refuses it.
+  std::map<std::string, std::string> hints;
   // Let the program make namespaces of its own (clone's CLONE_NEW* flags, unshare), where the
   // rules allow them; by default they are violations whatever the rules say.
   bool allow_new_namespaces = false;
@@ -64,6 +68,9 @@ struct Limits {
   // Processes and threads alive at once. RLIMIT_NPROC cannot do this: it counts every process
   // of the user and does not bind root. Exceeding it is a violation of the fork that did it.
   std::optional<int> tasks;
+  // The exit status with which the program's runtime reports running out of its own memory
+  // (the JVM with -XX:+ExitOnOutOfMemoryError exits with 3): a memory limit verdict.
+  std::optional<int> memory_exit_status;
 };
 
 // Where the run's processes execute. A traced syscall costs a context switch between tracee and

@@ -32,6 +32,8 @@ struct JudgePolicy {
   bool enforce_compat_abis = false;
   // Appended to the violation of a syscall no rule names; "{}" becomes the syscall's name.
   std::string unknown_hint = "add \"{}\" to the policy's allowed syscalls";
+  // Per syscall, how to allow it, in place of unknown_hint (Policy::hints).
+  std::map<std::string, std::string> hints;
 };
 
 // The tracer Policy for `judge`: path syscalls are traced for the file check, signal syscalls
