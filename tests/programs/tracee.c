@@ -352,6 +352,18 @@ int main(int argc, char** argv) {
     for (int i = 0; i < atoi(argv[3]); ++i) report(call(arg));
     return 0;
   }
+  // calls-then-fork NAME N: N calls, then a child makes one more (and the parent one after it).
+  if (strcmp(mode, "calls-then-fork") == 0 && argc > 3) {
+    for (int i = 0; i < atoi(argv[3]); ++i) call(arg);
+    pid_t child = fork();
+    if (child == 0) {
+      call(arg);
+      _exit(0);
+    }
+    waitpid(child, NULL, 0);
+    call(arg);
+    return 0;
+  }
   if (strcmp(mode, "segv") == 0) {
     *(volatile int*)16 = 1;
     return 0;

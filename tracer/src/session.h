@@ -79,6 +79,10 @@ struct Run {
   // reaped before the run ends; ids the program names are in that namespace.
   bool pid_ns = false;
   bool init_reaped = true;
+  // Placement::Mode::kAuto: pinned with the tracer to one CPU, and the stops served up to the
+  // last tick (to see how syscall-heavy the run is).
+  bool auto_pinned = false;
+  std::uint64_t stops_at_tick = 0;
   Clock::time_point start;
   Clock::time_point exec_time;
   bool exec_seen = false;
@@ -94,7 +98,7 @@ struct Run {
   std::uint64_t peak_bytes = 0;
   // An allocation the memory limit refused (seen at a traced large mmap).
   bool allocation_refused = false;
-  bool clone_allowed = false;    // the policy lets the program clone (threads, processes)
+  bool clone_allowed = false;  // the policy lets the program clone (threads, processes)
   // A thread's stack the memory limit was about to refuse, under a policy without clone: the
   // task that mapped it (0: none).
   pid_t thread_refused = 0;
@@ -182,7 +186,11 @@ class Session : public asio::execution_context::service {
   std::string_view arch_name(std::uint32_t arch, long nr);
   void fail_all(const std::string& why);
   void pin_tracer(int cpu);
-  void unpin_tracer();
+  // Restores the tracer thread's own affinity (when no run needs it pinned, unless `now`).
+  void unpin_tracer(bool now = false);
+  // Placement::Mode::kAuto: co-locates a syscall-heavy lone run, or undoes it.
+  void auto_place(Run& run);
+  void auto_unpin(Run& run);
 
   asio::io_context& io_;
   // Every entry point takes it: an io_context run by two threads at once must fail cleanly,
