@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "context_info.h"
 #include "namespaces.h"
@@ -102,13 +103,6 @@ void install_wakeup_handler() {
         "signal {} is in use by the host; choose another with tracer::set_wakeup_signal()",
         wakeup_signal()));
   }
-}
-
-void set_wakeup_blocked(bool blocked) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, wakeup_signal());
-  ::pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
 pid_t gettid_now() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
@@ -221,24 +215,32 @@ Session::Session(asio::execution_context& ctx)
   reap_orphans_ = ::getpid() == 1 || subreaper != 0;
 }
 
-Session::~Session() {
-  if (timer_) ::timer_delete(*timer_);
-}
+Session::~Session() { shutdown(); }
 
 void Session::shutdown() {
-  // The io_context is going away: every run ends here, its completion called now (posting it
-  // would be in vain).
-  std::lock_guard lock(mu_);
-  end_everything("the io_context was destroyed with the run in flight", true);
-  orphan_inits_.clear();
-  unpin_tracer();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake();
+  if (thread_.joinable()) thread_.join();
+  // What the io_context will never run now: called here, in order.
+  std::deque<std::pair<std::function<void(Result)>, Result>> left;
+  {
+    std::lock_guard lock(mu_);
+    left = std::move(undelivered_);
+    undelivered_.clear();
+  }
+  for (auto& [completion, result] : left)
+    if (completion) completion(std::move(result));
 }
 
 void Session::configure(const SessionOptions& options) {
-  std::lock_guard lock(mu_);
-  max_in_flight_ = options.max_in_flight;
-  tracer_nice_ = options.tracer_nice;
-  admit();
+  {
+    std::lock_guard lock(mu_);
+    options_ = options;
+  }
+  wake();
 }
 
 Metrics Session::metrics() const {
@@ -255,80 +257,143 @@ Metrics Session::metrics() const {
 
 void Session::submit(std::shared_ptr<RunHandle::State> handle, Spec spec,
                      std::shared_ptr<Handler> handler, std::function<void(Result)> completion) {
-  std::lock_guard lock(mu_);
-  if (!on_tracer_thread("starting a run")) {
-    // Every run in flight has ended; this thread traces from now on.
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      Result res;
+      res.error = "the io_context is being destroyed";
+      undelivered_.emplace_back(std::move(completion), std::move(res));
+      return;
+    }
+    queue_.push_back(Pending{std::move(handle), std::move(spec), std::move(handler),
+                             std::move(completion), Clock::now()});
+    ++counters_.queued;
+    ensure_thread();
   }
-  queue_.push_back(Pending{std::move(handle), std::move(spec), std::move(handler),
-                           std::move(completion), Clock::now()});
-  ++counters_.queued;
-  admit();
+  wake();
+}
+
+void Session::deliver(std::function<void(Result)> completion, Result result) {
+  ++counters_.completed;
+  {
+    std::lock_guard lock(mu_);
+    undelivered_.emplace_back(std::move(completion), std::move(result));
+  }
+  // One handler per completion, each taking the oldest: whatever the io_context never runs is
+  // still there for shutdown().
+  asio::post(io_, [this] {
+    std::pair<std::function<void(Result)>, Result> next;
+    {
+      std::lock_guard lock(mu_);
+      if (undelivered_.empty()) return;
+      next = std::move(undelivered_.front());
+      undelivered_.pop_front();
+    }
+    if (next.first) next.first(std::move(next.second));
+  });
+}
+
+void Session::wake() {
+  {
+    std::lock_guard lock(mu_);
+    idle_.notify_all();
+  }
+  const pid_t tid = tracer_tid_.load();
+  if (tid != 0) ::syscall(SYS_tgkill, ::getpid(), tid, wakeup_signal());
+}
+
+void Session::ensure_thread() {
+  if (thread_.joinable()) return;
+  install_wakeup_handler();
+  // Every signal but the wakeup one blocked in the thread (it is no place for the host's
+  // handlers), from its first instruction on.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);
+  thread_ = std::thread([this] { thread_main(); });
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void Session::admit() {
-  admit_pending_ = false;
-  std::size_t limit = max_in_flight_;
-  if (limit == 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    limit = std::max<std::size_t>(2, 2 * static_cast<std::size_t>(cpus));
-  }
-  while (!queue_.empty() && runs_.size() < limit) {
-    Pending p = std::move(queue_.front());
-    queue_.pop_front();
+  for (;;) {
+    Pending p;
+    {
+      std::lock_guard lock(mu_);
+      std::size_t limit = options_.max_in_flight;
+      if (limit == 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        limit = std::max<std::size_t>(2, 2 * static_cast<std::size_t>(cpus));
+      }
+      if (queue_.empty() || runs_.size() >= limit) return;
+      p = std::move(queue_.front());
+      queue_.pop_front();
+    }
     --counters_.queued;
     start(std::move(p));
   }
 }
 
-bool Session::on_tracer_thread(const char* what) {
-  const pid_t self = gettid_now();
-  if (runs_.empty() && tasks_.empty()) {
-    if (tracer_tid_ != self) {
-      // Nothing in flight: this thread traces from now on. The tick timer signals one thread.
-      tracer_tid_ = self;
-      if (timer_) ::timer_delete(*timer_);
-      timer_.reset();
+void Session::check_cancelled() {
+  for (auto& run : runs_) {
+    if (run->handle->cancelled && !run->killing) {
+      record(*run, Status::kRunnerError, LimitKind::kNone, "cancelled");
+      kill_run(*run);
     }
-    return true;
   }
-  if (self == tracer_tid_) return true;
-  end_everything(fmt::format("the io_context was run by another thread ({}) than the one tracing "
-                             "its runs: ptrace ties a tracee to the thread that attached it",
-                             what),
-                 false);
-  tracer_tid_ = self;
-  if (timer_) ::timer_delete(*timer_);
-  timer_.reset();
-  return false;
+  std::vector<Pending> cancelled;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->handle->cancelled) {
+        cancelled.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& p : cancelled) {
+    --counters_.queued;
+    Result res;
+    res.status = Status::kRunnerError;
+    res.error = "cancelled";
+    res.queue_time = std::chrono::microseconds(to_us(Clock::now() - p.queued_at));
+    deliver(std::move(p.completion), std::move(res));
+  }
 }
 
-void Session::end_everything(const std::string& why, bool now) {
+void Session::end_everything(const std::string& why) {
   for (auto& [tid, task] : tasks_) ::kill(task.tgid, SIGKILL);
   for (auto& run : runs_) run->child.kill();
-  // The tracees first: a namespace's init, once killed, waits in the kernel until every traced
-  // process of its namespace has been waited for by its tracer. Without __WNOTHREAD a wait sees
-  // the tracees of every thread of ours, so this works from any thread.
+  // A killed tracee still stops at its exit event, where its tracer (this thread) continues it
+  // into its death; then it is reaped. The tracees first: a namespace's init, once killed, waits
+  // in the kernel until every traced process of its namespace has been waited for by its tracer.
+  const auto deadline = Clock::now() + kKillTimeout;
   for (bool inits : {false, true}) {
     for (auto& [tid, task] : tasks_) {
       if (task.init != inits) continue;
-      int status;
-      while (::waitpid(tid, &status, __WALL) < 0 && errno == EINTR) {
+      for (;;) {
+        int status;
+        const pid_t r = ::waitpid(tid, &status, __WALL | WNOHANG);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || (r == tid && !WIFSTOPPED(status))) {  // gone, or reaped now
+          if (task.init && task.run != nullptr) task.run->child.init().reaped();
+          break;
+        }
+        if (r == tid) {
+          ::ptrace(PTRACE_CONT, tid, 0, 0);
+          continue;
+        }
+        if (Clock::now() >= deadline) break;  // left to die on its own
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
-      if (task.init && task.run != nullptr) task.run->child.init().reaped();
     }
   }
+  for (auto& [tid, task] : tasks_)
+    if (task.init && task.run != nullptr) task.run->child.init().abandon();
   tasks_.clear();
-  auto complete = [&](std::function<void(Result)>& completion, Result r) {
-    if (!completion) return;
-    if (now) {
-      completion(std::move(r));
-    } else {
-      asio::post(io_,
-                 [c = std::move(completion), res = std::move(r)]() mutable { c(std::move(res)); });
-    }
-  };
   std::vector<std::unique_ptr<Run>> runs = std::move(runs_);
   runs_.clear();
   for (auto& run : runs) {
@@ -340,19 +405,21 @@ void Session::end_everything(const std::string& why, bool now) {
     if (run->exec_seen)
       res.wall_time = std::chrono::microseconds(to_us(Clock::now() - run->exec_time));
     --counters_.in_flight;
-    ++counters_.completed;
-    complete(run->completion, std::move(res));
+    deliver(std::move(run->completion), std::move(res));
   }
-  std::deque<Pending> queue = std::move(queue_);
-  queue_.clear();
+  std::deque<Pending> queue;
+  {
+    std::lock_guard lock(mu_);
+    queue = std::move(queue_);
+    queue_.clear();
+  }
   for (auto& p : queue) {
     Result res;
     res.status = Status::kRunnerError;
     res.error = why;
     res.queue_time = std::chrono::microseconds(to_us(Clock::now() - p.queued_at));
     --counters_.queued;
-    ++counters_.completed;
-    complete(p.completion, std::move(res));
+    deliver(std::move(p.completion), std::move(res));
   }
 }
 
@@ -374,10 +441,7 @@ void Session::start(Pending p) {
   auto fail = [&](Result result) {
     result.setup_time = std::chrono::microseconds(to_us(Clock::now() - r.start));
     result.queue_time = r.queue_time;
-    ++counters_.completed;
-    asio::post(io_, [c = std::move(r.completion), res = std::move(result)]() mutable {
-      if (c) c(std::move(res));
-    });
+    deliver(std::move(r.completion), std::move(result));
   };
   auto runner_error = [&](std::string why) {
     Result res;
@@ -431,11 +495,7 @@ void Session::start(Pending p) {
     runner.seccomp = build_program(s, r);
 
     // The program runs at the priority the thread had before it became a tracer.
-    if (!runner.nice) {
-      errno = 0;
-      const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
-      if (saved_nice_ || errno == 0) runner.nice = saved_nice_.value_or(current);
-    }
+    if (!runner.nice && own_nice_) runner.nice = *own_nice_;
 
     // The layers under the tracer's checks, where the tracer may set them up.
     const Isolation& iso = s.isolation;
@@ -494,78 +554,66 @@ void Session::start(Pending p) {
   }
   runs_.push_back(std::move(run));
   ++counters_.in_flight;
-  ensure_pump();
 }
 
-void Session::cancel(const RunHandle::State* handle) {
-  std::lock_guard lock(mu_);
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (it->handle.get() != handle) continue;
-    Result res;
-    res.status = Status::kRunnerError;
-    res.error = "cancelled";
-    res.queue_time = std::chrono::microseconds(to_us(Clock::now() - it->queued_at));
-    --counters_.queued;
-    ++counters_.completed;
-    asio::post(io_, [c = std::move(it->completion), r = std::move(res)]() mutable {
-      if (c) c(std::move(r));
-    });
-    queue_.erase(it);
-    return;
-  }
-  for (auto& run : runs_) {
-    if (run->handle.get() == handle && !run->killing) {
-      record(*run, Status::kRunnerError, LimitKind::kNone, "cancelled");
-      kill_run(*run);
-    }
-  }
-}
-
-void Session::wake() {
-  pid_t tid = tracer_tid_.load();
-  if (tid != 0) ::syscall(SYS_tgkill, ::getpid(), tid, wakeup_signal());
-}
-
-void Session::ensure_pump() {
-  if (pumping_) return;
-  pumping_ = true;
-  last_tick_ = Clock::now();
-  if (tracer_nice_ != 0 && !saved_nice_) {
-    // A thread's nice value: setpriority on its tid (Linux threads have their own).
-    errno = 0;
-    const int old = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
-    if (errno == 0 && old != tracer_nice_ &&
-        ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), tracer_nice_) == 0)
-      saved_nice_ = old;
-  }
-  if (!timer_) {
-    sigevent sev{};
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = wakeup_signal();
-    sev._sigev_un._tid = gettid_now();
-    timer_t t;
-    if (::timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) throw SystemError(errno, "timer_create");
-    timer_ = t;
-  }
-  itimerspec spec{};
-  spec.it_interval.tv_nsec = std::chrono::nanoseconds(kTick).count();
-  spec.it_value = spec.it_interval;
-  ::timer_settime(*timer_, 0, &spec, nullptr);
-  asio::post(io_, [this] { pump(); });
-}
-
-void Session::pump() {
-  std::lock_guard lock(mu_);
-  if (!on_tracer_thread("serving its runs' stops")) {
-    pumping_ = false;
-    return;
-  }
-  timespec cpu_before{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_before);
-  set_wakeup_blocked(false);
+void Session::thread_main() {
+  tracer_tid_ = gettid_now();
+  sigset_t wakeup;
+  sigemptyset(&wakeup);
+  sigaddset(&wakeup, wakeup_signal());
+  ::pthread_sigmask(SIG_UNBLOCK, &wakeup, nullptr);
+  // Its nice value: raised (when the thread may) so that the programs it traces, or other work
+  // on the machine, cannot starve it; its programs get the one it had (Runner::nice).
+  errno = 0;
+  const int own = ::getpriority(PRIO_PROCESS, 0);
+  if (errno == 0) own_nice_ = own;
   for (;;) {
-    if (admit_pending_) admit();
-    if (tasks_.empty() && runs_.empty()) break;
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) break;
+      if (runs_.empty() && tasks_.empty() && queue_.empty()) {
+        // Nothing to trace: no timer, no pinning, until a run or the end comes.
+        if (ticking_) {
+          itimerspec off{};
+          ::timer_settime(*timer_, 0, &off, nullptr);
+          ticking_ = false;
+        }
+        lock.unlock();
+        unpin_tracer();
+        if (own_nice_) ::setpriority(PRIO_PROCESS, 0, *own_nice_);
+        lock.lock();
+        idle_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+      }
+      const int nice = options_.tracer_nice;
+      lock.unlock();
+      if (nice != 0 && own_nice_ && *own_nice_ != nice) ::setpriority(PRIO_PROCESS, 0, nice);
+    }
+    if (!ticking_) {
+      if (!timer_) {
+        sigevent sev{};
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = wakeup_signal();
+        sev._sigev_un._tid = tracer_tid_;
+        timer_t t;
+        if (::timer_create(CLOCK_MONOTONIC, &sev, &t) == 0) timer_ = t;
+      }
+      if (timer_) {
+        itimerspec spec{};
+        spec.it_interval.tv_nsec = std::chrono::nanoseconds(kTick).count();
+        spec.it_value = spec.it_interval;
+        ::timer_settime(*timer_, 0, &spec, nullptr);
+        ticking_ = true;
+        last_tick_ = Clock::now();
+      }
+    }
+    try {
+      check_cancelled();
+      admit();
+    } catch (const std::exception& e) {
+      fail_all(std::string("tracer error: ") + e.what());
+    }
+    if (tasks_.empty() && runs_.empty()) continue;
     int status = 0;
     pid_t pid = ::wait4(-1, &status, __WCLONE | __WNOTHREAD, nullptr);
     if (pid > 0) {
@@ -587,16 +635,16 @@ void Session::pump() {
     }
     if (pid > 0 || errno == EINTR) {
       seen_signals_ = g_wakeups.load(std::memory_order_relaxed);
-      // A tick or a wake: check the limits, then let the io_context's other handlers run.
+      // A tick, a CPU timer, or a wake: the limits, the cancellations, the queue.
       try {
         on_tick();
       } catch (const std::exception& e) {
         fail_all(std::string("tracer error: ") + e.what());
       }
-      if (admit_pending_) admit();
-      set_wakeup_blocked(true);
-      asio::post(io_, [this] { pump(); });
-      break;
+      timespec cpu{};
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+      counters_.tracer_cpu_ns = cpu.tv_sec * 1'000'000'000LL + cpu.tv_nsec;
+      continue;
     }
     // ECHILD: nothing of ours is left to wait for, yet runs remain.
     fail_all("lost track of the run's processes");
@@ -607,22 +655,14 @@ void Session::pump() {
       run->live_tasks = 0;
     }
     while (!runs_.empty()) maybe_finish(*runs_.front());
-    break;
   }
-  timespec cpu_after{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_after);
-  counters_.tracer_cpu_ns += (cpu_after.tv_sec - cpu_before.tv_sec) * 1'000'000'000LL +
-                             (cpu_after.tv_nsec - cpu_before.tv_nsec);
-  if (!tasks_.empty() || !runs_.empty()) return;  // the next pump is posted
-  set_wakeup_blocked(true);
-  itimerspec off{};
-  if (timer_) ::timer_settime(*timer_, 0, &off, nullptr);
-  pumping_ = false;
-  unpin_tracer();
-  if (saved_nice_) {
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), *saved_nice_);
-    saved_nice_.reset();
-  }
+  // The end: every run killed, reaped, completed with a runner error.
+  end_everything("the io_context was destroyed with the run in flight");
+  orphan_inits_.clear();
+  if (timer_) ::timer_delete(*timer_);
+  timer_.reset();
+  unpin_tracer(true);
+  tracer_tid_ = 0;
 }
 
 void Session::serve(std::vector<std::pair<pid_t, int>>& batch) {
@@ -823,6 +863,13 @@ void Session::on_exit(Task& task, int status) {
       record(*run, Status::kRunnerError, LimitKind::kNone,
              std::string("handler threw in on_exit: ") + e.what());
       kill_run(*run);
+    }
+    if (reap_orphans_ && !run->pid_ns && tgid != run->main_pid) {
+      // An orphan of the run whose new parent is this process (PID 1, or a subreaper): our
+      // wait as its tracer handed its zombie to us as its parent, and the pump's waits (for
+      // clone children) would never take it.
+      siginfo_t info{};
+      ::waitid(P_PID, static_cast<id_t>(tgid), &info, WEXITED | WNOHANG | __WALL);
     }
     if (tgid == run->main_pid) {
       run->main_reaped = true;
@@ -1485,14 +1532,11 @@ void Session::maybe_finish(Run& run) {
                     ? "memory limit"
                     : "memory limit (an allocation was refused, then the program failed)";
   }
-  asio::post(io_, [c = std::move(run.completion), r = std::move(res)]() mutable {
-    if (c) c(std::move(r));
-  });
   for (auto& [tgid, p] : run.processes) drop_cpu_timer(p);
+  auto completion = std::move(run.completion);
   std::erase_if(runs_, [&](const std::unique_ptr<Run>& p) { return p.get() == &run; });
   --counters_.in_flight;
-  ++counters_.completed;
-  admit_pending_ = true;
+  deliver(std::move(completion), std::move(res));
 }
 
 void Session::fail_all(const std::string& why) {

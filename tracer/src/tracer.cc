@@ -1,5 +1,6 @@
 #include "tracebox/tracer/tracer.h"
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <optional>
@@ -68,20 +69,20 @@ Policy& Policy::kill(std::string_view syscall) {
 void RunHandle::cancel() const {
   if (!state_) return;
   state_->cancelled = true;
-  auto state = state_;
-  asio::post(state->io, [state] { asio::use_service<Session>(state->io).cancel(state.get()); });
-  asio::use_service<Session>(state->io).wake();
+  asio::use_service<Session>(state_->io).wake();
 }
 
 RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
                     std::function<void(Result)> completion) {
   auto state = std::make_shared<RunHandle::State>(io);
-  asio::post(io, [state, spec = std::move(spec), handler = std::move(handler),
-                  completion = std::move(completion)]() mutable {
-    asio::use_service<Session>(state->io).submit(state, std::move(spec), std::move(handler),
-                                                 std::move(completion));
-  });
-  asio::use_service<Session>(io).wake();
+  // The io_context has work until the completion is called: the run itself is the tracer
+  // thread's, which posts nothing before the end.
+  auto guarded = [guard = asio::make_work_guard(io), c = std::move(completion)](Result r) mutable {
+    if (c) c(std::move(r));
+    guard.reset();
+  };
+  asio::use_service<Session>(io).submit(state, std::move(spec), std::move(handler),
+                                        std::move(guarded));
   return RunHandle(state);
 }
 

@@ -1,4 +1,4 @@
-// Traced runs: a Spec in, a Result out, on an asio io_context whose thread is the tracer.
+// Traced runs: a Spec in, a Result out, blocking or with a completion on an asio io_context.
 #pragma once
 
 #include <array>
@@ -176,15 +176,17 @@ class RunHandle {
   std::shared_ptr<State> state_;
 };
 
-// Starts `spec` on `io`'s thread, which becomes the tracer of every process of the run; calls
-// `completion` there with the Result. Many runs may share one io_context. Its runs must all be
-// traced by one thread: the io_context must be run by one thread at a time, and by the same one
-// while runs are in flight (ptrace ties a tracee to the thread that attached it); otherwise
-// every run in flight ends as a runner_error saying so. Runs wait in a queue, first come first
-// served, while SessionOptions::max_in_flight are in flight. Never throws for a bad spec: that
-// is a runner_error Result. Destroying the io_context with runs queued or in flight kills and
-// reaps every process of theirs and calls their completions, from the destructor, with a
-// runner_error.
+// Starts `spec` under the tracer of `io`: a thread of the library's own, started with the
+// first run and kept while runs are queued or in flight, which traces every process of the runs
+// (ptrace ties a tracee to the thread that attached it, so no caller's thread can be it).
+// `completion` is posted to `io` with the Result: the io_context only delivers completions, so
+// any thread, or several, may run it, and a stopped or busy io_context delays a completion but
+// never the enforcement of a limit. Many runs may share one io_context. Runs wait in a queue,
+// first come first served, while SessionOptions::max_in_flight are in flight. Never throws for a
+// bad spec: that is a runner_error Result. Destroying the io_context with runs queued or in
+// flight kills and reaps every process of theirs and calls their completions, from the
+// destructor, with a runner_error; completions already done but not yet delivered are called
+// there too, with their own Result.
 RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
                     std::function<void(Result)> completion);
 
@@ -210,7 +212,7 @@ struct Metrics {
   std::uint64_t stops = 0;                         // ptrace stops served
   std::chrono::microseconds queue_delay_total{0};  // summed over admitted runs
   std::chrono::microseconds queue_delay_max{0};
-  std::chrono::microseconds tracer_cpu{0};  // CPU time of the tracer thread (while it pumped)
+  std::chrono::microseconds tracer_cpu{0};  // CPU time of the tracer thread so far
 };
 Metrics metrics(asio::io_context& io);
 
@@ -223,7 +225,7 @@ struct RunOptions {
   std::optional<std::chrono::nanoseconds> timeout;
 };
 
-// The blocking form, on the calling thread.
+// The blocking form: the calling thread waits for the run, which a thread of its own traces.
 Result run(Spec spec, Handler& handler, RunOptions options = {});
 
 // The real-time signal the tracer thread uses to bound its waits (default SIGRTMAX - 2). The
