@@ -130,7 +130,10 @@ std::shared_ptr<OpenIo> OpenIo::open(const Io& io, forkexec::Runner& runner,
       break;
   }
 
-  std::uint64_t fsize = std::numeric_limits<std::uint64_t>::max();
+  // The kernel's stop for every file the run writes: the largest capture's maximum, plus one
+  // byte, so that a capture past its maximum is seen even when the program blocks SIGXFSZ and
+  // goes on after EFBIG. A smaller capture is held to its own maximum when the run ends.
+  std::uint64_t fsize = 0;
   for (int i : {1, 2}) {
     const Output& o = i == 1 ? io.out : io.err;
     const char* stream = i == 1 ? "stdout" : "stderr";
@@ -154,9 +157,9 @@ std::shared_ptr<OpenIo> OpenIo::open(const Io& io, forkexec::Runner& runner,
         if (!mem) throw Error(fmt::format("{}: memfd_create: {}", stream, errno_text(errno)));
         runner.files[i] = mem.get();
         open->captures_.push_back({std::move(mem), o.max_bytes(), i == 2});
-        // One byte more than kept: a capture past its maximum is seen even when the program
-        // blocks SIGXFSZ and goes on after EFBIG.
-        if (o.max_bytes() < fsize) fsize = std::min(fsize, o.max_bytes() + 1);
+        fsize = std::max(fsize, o.max_bytes() == std::numeric_limits<std::uint64_t>::max()
+                                    ? o.max_bytes()
+                                    : o.max_bytes() + 1);
         break;
       }
     }

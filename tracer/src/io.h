@@ -13,7 +13,7 @@ namespace tracebox::tracer {
 class OpenIo {
  public:
   // Opens the set streams of `io` into runner.files[0..2] (padding the table with closed
-  // entries) and, for a capture, lowers the run's RLIMIT_FSIZE (see Output::capture), whose
+  // entries) and, for captures, sets the run's RLIMIT_FSIZE (see Output::capture), whose
   // backstop would otherwise be `output_bytes`. nullptr when no stream is set. Throws Error
   // naming the stream and the file.
   static std::shared_ptr<OpenIo> open(const Io& io, forkexec::Runner& runner,

@@ -176,10 +176,12 @@ class Output {
   // A duplicate of `fd`, made now (see Input::fd). Limits::output_bytes binds it only where the
   // kernel's RLIMIT_FSIZE does: a regular file, not a pipe or a socket. Throws SystemError.
   static Output fd(int fd);
-  // Collected into Result::stdout_data / stderr_data, at most `max_bytes`. The capture is a
-  // regular file (a memfd), so RLIMIT_FSIZE bounds it: the run's RLIMIT_FSIZE becomes the smallest
-  // of Limits::output_bytes and each capture's max_bytes + 1, and a capture that grows past
-  // max_bytes ends the run with output_limit_exceeded (its first max_bytes are kept).
+  // Collected into Result::stdout_data / stderr_data, at most `max_bytes`. A capture that grows
+  // past max_bytes makes the verdict output_limit_exceeded (its first max_bytes are kept), where
+  // a pipe would have no bound at all: the capture is a regular file (a memfd) for each run, so
+  // RLIMIT_FSIZE stops the program. The run's RLIMIT_FSIZE becomes the smaller of
+  // Limits::output_bytes and the largest capture's max_bytes + 1 (it binds every file the program
+  // writes); a smaller capture is held to its own maximum when the run ends.
   static Output capture(std::uint64_t max_bytes);
 
   Kind kind() const { return kind_; }
@@ -196,9 +198,9 @@ class Output {
 
 // The standard streams of a run, as owned data (in place of raw fds in Spec::process.files).
 struct Io {
-  Input in;
-  Output out;
-  Output err;
+  Input in = {};
+  Output out = {};
+  Output err = {};
 };
 
 class PreparedPolicy;

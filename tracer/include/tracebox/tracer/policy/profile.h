@@ -144,16 +144,16 @@ struct RunRequest {
   // The program's working directory and ${work}: resolved (symlinks) against the current
   // directory. It must exist; the program runs as another user when the caller is root
   // (Isolation::user), so it must be theirs to use (readable, writable where the profile writes).
-  std::string work_dir;
+  std::string work_dir = {};
   // The user's program and its arguments, after the profile's command (a script or class name
   // for an interpreter's profile, the program itself otherwise). A relative program is relative
   // to the work directory; no PATH lookup.
-  std::vector<std::string> args;
+  std::vector<std::string> args = {};
   // Standard input, output and error (tracer::Io). Unset streams are /dev/null.
-  Io io;
+  Io io = {};
   std::chrono::nanoseconds cpu = std::chrono::seconds(1);  // user + sys of the whole tree
   // Below `cpu` (or unset): cpu + 2 s, as runprog's -rtl.
-  std::optional<std::chrono::nanoseconds> wall;
+  std::optional<std::chrono::nanoseconds> wall = std::nullopt;
   // Peak memory of the tree; 0: not limited (measured only, and ${memory_mib} is unset).
   std::uint64_t memory_bytes = std::uint64_t{256} << 20;
   // Any file the program writes, RLIMIT_FSIZE (captured output: Output::capture).
@@ -162,7 +162,7 @@ struct RunRequest {
   std::uint64_t stack_bytes = std::uint64_t{1} << 30;
   // More file grants for this run, added to the profile's: e.g. a directory the program may
   // fill, as runprog -add-writable grants it: writable "/d/" and names "/d/**".
-  FileSets grants;
+  FileSets grants = {};
 };
 
 // A profile prepared for many runs: the tracer Policy and its seccomp filter built once
