@@ -294,6 +294,42 @@ public class Main {
   check_violation(run_profile(box, {"java", {"Main", "shadow"}}), "/etc/shadow");
 }
 
+TEST_CASE("java: a program that fills its heap gets a memory verdict, not a runtime error",
+          "[profiles]") {
+  TB_SKIP_UNLESS(executable(kJava) && executable(kJavac), "OpenJDK 17 is not installed");
+  Sandbox box;
+  test::write_file(box.in_work("Fill.java"), R"(import java.util.*;
+
+public class Fill {
+  public static void main(String[] args) {
+    List<long[]> kept = new ArrayList<>();
+    for (;;) kept.add(new long[1 << 17]);  // 1 MiB at a time, all of it reachable
+  }
+}
+)");
+  REQUIRE(shell("cd " + box.work + " && " + kJavac + " Fill.java") == 0);
+
+  // The heap is capped at the memory limit (-Xmx${memory_mib}m): the limit is reached either way,
+  // by measurement or by the JVM's own OutOfMemoryError.
+  RunOptions capped("java", {"Fill"});
+  capped.memory_mib = 256;
+  Outcome o = run_profile(box, capped);
+  TB_SHOW(o);
+  CHECK(o.result.status == Status::kMemoryLimitExceeded);
+  CHECK(o.result.limit == tracer::LimitKind::kMemory);
+
+  // A smaller heap of the user's (a later -Xmx wins): the JVM's OutOfMemoryError ends it with
+  // exit status 3 (-XX:+ExitOnOutOfMemoryError), which "oom_exit_status" makes a memory verdict.
+  o = run_profile(box, {"java", {"-Xmx32m", "Fill"}});
+  TB_SHOW(o);
+  CHECK(o.result.status == Status::kMemoryLimitExceeded);
+  CHECK(o.result.exit_status == 3);
+  CHECK(o.result.error.find("the runtime reported running out of memory") != std::string::npos);
+  INFO("stdout:\n" << o.out);
+  CHECK((o.out + o.err).find("Terminating due to java.lang.OutOfMemoryError") != std::string::npos);
+  CHECK(o.result.memory_kib < 256 * 1024);
+}
+
 namespace {
 
 // g++ -O2 ARGS under the compiler profile, in `box`'s work directory.
