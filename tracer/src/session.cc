@@ -32,6 +32,8 @@
 #include <thread>
 
 #include "context_info.h"
+#include "filter.h"
+#include "io.h"
 #include "namespaces.h"
 #include "proc.h"
 #include "tracee.h"
@@ -60,15 +62,6 @@ constexpr std::uint64_t kAutoStops = 20;
 constexpr auto kSetupTimeout = std::chrono::seconds(30);
 // A gap between ticks past which a limit found exceeded is reported as enforced late.
 constexpr auto kLateTick = std::chrono::milliseconds(100);
-// mmap requests at least this large are checked against RLIMIT_DATA (malloc's fallback after a
-// refused brk asks for at least 1 MiB, so refused growth is seen too).
-constexpr std::uint64_t kLargeMapping = 1 << 20;
-
-// Tags of the tracer's own rules (below the seccomp library's reserved ones).
-constexpr std::uint16_t kTagCountAllow = 0xfe01;
-constexpr std::uint16_t kTagCountErrno = 0xfe02;
-constexpr std::uint16_t kTagMemory = 0xfe03;
-constexpr std::uint16_t kTagStack = 0xfe04;
 
 std::atomic<int> g_wakeup_signal{0};
 // Counts wakeup signals (ticks and wakes). wait4 returns EINTR only when no tracee event was
@@ -114,55 +107,6 @@ std::int64_t to_us(Clock::duration d) {
 bool sets(const std::vector<rlimit::RLimit>& limits, int resource) {
   return std::any_of(limits.begin(), limits.end(),
                      [&](const rlimit::RLimit& l) { return l.resource == resource; });
-}
-
-// The filter of a run: the user policy, the tracer's own rules, the fail-closed defaults.
-std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run) {
-  seccomp::Builder b;
-  b.for_tracer(true);
-  b.allow_new_namespaces(spec.policy.allow_new_namespaces);
-  b.enforce_compat_abis(spec.policy.enforce_compat_abis);
-  b.cache_dir(spec.filter_cache_dir);
-  seccomp::Action def = spec.policy.default_action;
-  if (spec.counting == Counting::kAll && def.kind == seccomp::Action::Kind::kAllow)
-    def = seccomp::Action::trace(kTagCountAllow);
-  b.default_action(def);
-  const bool check_allocations = run.data_limit != 0;
-  run.clone_allowed = false;
-  for (const Rule& rule : spec.policy.rules) {
-    seccomp::Action action = rule.action;
-    if (rule.syscall == "clone" && (action.kind == seccomp::Action::Kind::kAllow ||
-                                    action.kind == seccomp::Action::Kind::kTrace))
-      run.clone_allowed = spec.trace_fork;
-    if (!spec.trace_fork && (rule.syscall == "fork" || rule.syscall == "vfork" ||
-                             rule.syscall == "clone" || rule.syscall == "clone3")) {
-      action = seccomp::Action::kill_process();
-    }
-    if (spec.counting == Counting::kAll) {
-      if (action.kind == seccomp::Action::Kind::kAllow) {
-        action = seccomp::Action::trace(kTagCountAllow);
-      } else if (action.kind == seccomp::Action::Kind::kErrno) {
-        run.errno_rules[rule.syscall] = action.data;
-        action = seccomp::Action::trace(kTagCountErrno);
-      }
-    }
-    if (check_allocations && rule.syscall == "mmap" && rule.conditions.empty() &&
-        action.kind == seccomp::Action::Kind::kAllow) {
-      // Large writable mappings are traced, to see an allocation the memory limit refuses; so
-      // are thread stacks (MAP_STACK), which RLIMIT_DATA counts once made writable, at their
-      // full reserved size (glibc reserves the stack limit's size for each).
-      using C = seccomp::ArgCondition;
-      const C not_stack = C::masked_eq(3, MAP_STACK, 0);
-      b.add("mmap", action, {C::lt(1, kLargeMapping), not_stack});
-      b.add("mmap", action, {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, 0), not_stack});
-      b.add("mmap", seccomp::Action::trace(kTagMemory),
-            {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, PROT_WRITE), not_stack});
-      b.add("mmap", seccomp::Action::trace(kTagStack), {C::masked_eq(3, MAP_STACK, MAP_STACK)});
-      continue;
-    }
-    b.add(rule.syscall, action, rule.conditions);
-  }
-  return std::make_shared<const seccomp::Program>(b.build());
 }
 
 // How to allow `syscall`: the policy's hint for it, else its unknown_hint with "{}" replaced.
@@ -456,6 +400,13 @@ void Session::start(Pending p) {
     const Spec& s = r.spec;
     forkexec::Runner runner = s.process;
     runner.exit_signal = 0;  // see the top comment: waits with __WCLONE see only our children
+    // The streams of Spec::io, held until the run's Result is made (which gets what they caught).
+    if (auto io = OpenIo::open(s.io, runner, s.limits.output_bytes)) {
+      r.completion = [io, c = std::move(r.completion)](Result res) {
+        io->collect(res);
+        if (c) c(std::move(res));
+      };
+    }
     // Attach with PTRACE_SEIZE while the child waits at its sync point, before it loads its
     // filter and execs: every option is set at once (no window), and PTRACE_INTERRUPT works.
     runner.ptrace = false;
@@ -492,7 +443,10 @@ void Session::start(Pending p) {
     for (const auto& l : runner.rlimits)
       if (l.resource == RLIMIT_DATA && l.cur != RLIM_INFINITY) r.data_limit = l.cur;
 
-    runner.seccomp = build_program(s, r);
+    const auto filter = filter_for(s, r.data_limit != 0);
+    runner.seccomp = filter->program;
+    r.clone_allowed = filter->clone_allowed;
+    r.errno_rules = filter->errno_rules;
 
     // The program runs at the priority the thread had before it became a tracer.
     if (!runner.nice && own_nice_) runner.nice = *own_nice_;
@@ -1138,7 +1092,7 @@ void Session::on_seccomp(Task& task) {
   switch (tag) {
     case seccomp::kTagDefault: {
       const std::string name = display();
-      const std::string hint = hint_for(run.spec.policy, name);
+      const std::string hint = hint_for(policy_of(run.spec), name);
       d = Decision::kill(
           fmt::format("{} is not allowed by the policy{}{}", name, hint.empty() ? "" : "; ", hint));
       break;
@@ -1509,7 +1463,7 @@ void Session::maybe_finish(Run& run) {
     res.limit = LimitKind::kCpu;
     res.error = "CPU time limit";
   } else if (ended_by_program && res.status != Status::kNormal && run.thread_refused != 0) {
-    const std::string hint = hint_for(run.spec.policy, "clone");
+    const std::string hint = hint_for(policy_of(run.spec), "clone");
     res.status = Status::kDisallowedSyscall;
     res.limit = LimitKind::kNone;
     res.error = fmt::format(

@@ -75,6 +75,19 @@ void RunHandle::cancel() const {
 RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
                     std::function<void(Result)> completion) {
   auto state = std::make_shared<RunHandle::State>(io);
+  if (!handler && spec.make_handler) {
+    try {
+      handler = spec.make_handler();
+    } catch (const std::exception& e) {
+      Result r;
+      r.status = Status::kRunnerError;
+      r.error = std::string("Spec::make_handler threw: ") + e.what();
+      asio::post(io, [c = std::move(completion), r = std::move(r)]() mutable {
+        if (c) c(std::move(r));
+      });
+      return RunHandle(state);
+    }
+  }
   // The io_context has work until the completion is called: the run itself is the tracer
   // thread's, which posts nothing before the end.
   auto guarded = [guard = asio::make_work_guard(io), c = std::move(completion)](Result r) mutable {
@@ -84,6 +97,10 @@ RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> ha
   asio::use_service<Session>(io).submit(state, std::move(spec), std::move(handler),
                                         std::move(guarded));
   return RunHandle(state);
+}
+
+RunHandle async_run(asio::io_context& io, Spec spec, std::function<void(Result)> completion) {
+  return async_run(io, std::move(spec), nullptr, std::move(completion));
 }
 
 void configure(asio::io_context& io, SessionOptions options) {
@@ -127,6 +144,19 @@ Result run(Spec spec, Handler& handler, RunOptions options) {
     out->error = "timed out after " + std::to_string(ms.count()) + " ms (RunOptions::timeout)";
   }
   return std::move(*out);
+}
+
+Result run(Spec spec, RunOptions options) {
+  std::shared_ptr<Handler> handler;
+  try {
+    if (spec.make_handler) handler = spec.make_handler();
+  } catch (const std::exception& e) {
+    Result r;
+    r.error = std::string("Spec::make_handler threw: ") + e.what();
+    return r;
+  }
+  Handler none;
+  return run(std::move(spec), handler ? *handler : none, std::move(options));
 }
 
 void set_wakeup_signal(int sig) { detail_set_wakeup_signal(sig); }
