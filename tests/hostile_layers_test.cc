@@ -131,3 +131,41 @@ TEST_CASE("each isolation layer alone keeps an attack from reaching a process ou
   }
   CHECK(test::child_pids().empty());
 }
+
+TEST_CASE("a run's IPC and UTS namespaces are not the host's, and each process makes them once",
+          "[hostile][layers]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(::geteuid() == 0, "IPC and UTS namespaces need root");
+  auto link = [](const char* path) {
+    char buf[64] = {};
+    const ssize_t n = ::readlink(path, buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("?");
+  };
+  const std::string host = link("/proc/self/ns/ipc") + " " + link("/proc/self/ns/uts") + "\n";
+  auto seen = [] {
+    TempDir dir;
+    UniqueFd out(::open(dir.file("out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    Spec spec;
+    spec.process.args = {"/bin/sh", "-c",
+                         "echo $(readlink /proc/self/ns/ipc) $(readlink /proc/self/ns/uts); "
+                         "cat /proc/sys/kernel/hostname"};
+    spec.process.files = {forkexec::kCloseFd, out.get(), 2};
+    spec.policy.default_action = seccomp::Action::allow();
+    spec.limits.wall = 10s;
+    Handler h;
+    Result r = tracer::run(spec, h);
+    INFO(r.error);
+    CHECK(r.status == Status::kNormal);
+    return test::read_file(dir.file("out"));
+  };
+  const std::string first = seen(), second = seen();
+  INFO("host: " << host << "run: " << first);
+  CHECK(first.starts_with("ipc:["));
+  CHECK(first.substr(0, first.find('\n') + 1) != host);
+  CHECK(first.ends_with("\ntracebox\n"));
+  CHECK(first.find(link("/proc/self/ns/ipc")) == std::string::npos);
+  CHECK(first.find(link("/proc/self/ns/uts")) == std::string::npos);
+  CHECK(second == first);  // the runs of one process share them
+  // The thread that made them is gone; this thread's own namespaces never changed.
+  CHECK(link("/proc/thread-self/ns/ipc") + " " + link("/proc/thread-self/ns/uts") + "\n" == host);
+}
