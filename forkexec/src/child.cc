@@ -88,14 +88,16 @@ struct KernelSigaction {
 };
 
 // Signal dispositions back to SIG_DFL. Handlers first: none of the parent's may run in a child
-// that shares its memory (clone3's CLONE_CLEAR_SIGHAND already did that, except after the
-// clone fallback). Ignored signals too, so that a judged program does not inherit the host's
-// SIG_IGN for SIGPIPE: the classic signals 1-31 are always reset; real-time signals only by the
-// full pass (their handlers are already gone). Signals stay blocked until just before exec.
-TB_CHILD_FN long set_default_signals(bool all) {
+// that shares its memory. clone3's CLONE_CLEAR_SIGHAND already did that, so unless `all` (the
+// clone fallback) only the signals of `ignored` are reset: a judged program must not inherit the
+// host's SIG_IGN for SIGPIPE (ignored signals stay ignored across exec). One call per signal
+// that needs it, not one per signal: each is a system call. Signals stay blocked until just
+// before exec.
+TB_CHILD_FN long set_default_signals(bool all, std::uint64_t ignored) {
   KernelSigaction dfl{};
-  for (long sig = 1; sig <= (all ? 64 : 31); ++sig) {
+  for (long sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (!all && (ignored & (std::uint64_t{1} << (sig - 1))) == 0) continue;
     long r = raw_syscall(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
     if (r < 0 && r != -EINVAL) return r;
   }
@@ -361,7 +363,7 @@ TB_CHILD_FN int child_main(void* arg) {
   long r;
 
   // 1. Signals: default dispositions (all signals stay blocked, as the parent left them).
-  if ((r = set_default_signals(p.reset_handlers)) < 0) fail(c, L::kSignals, 0, r);
+  if ((r = set_default_signals(p.reset_handlers, p.ignored)) < 0) fail(c, L::kSignals, 0, r);
   // 2. The parent's end of the sync socket.
   if (p.parent_fd >= 0 && (r = raw_syscall(SYS_close, p.parent_fd)) < 0) fail(c, L::kClose, 0, r);
   // 3. Die with the thread that started us (the tracer), and check it is still there.
@@ -471,7 +473,9 @@ TB_CHILD_FN int init_main(void* arg) {
   const auto* plan = static_cast<const InitPlan*>(arg);
   const pid_t parent = plan->tracer_pid;  // the plan is at the top of our own stack mapping
   const bool pdeathsig = plan->pdeathsig;
-  set_default_signals(true);  // no handler of the caller's may stay installed
+  // No handler of the caller's may stay installed (clone3 cleared them); what it ignores, the
+  // init may ignore too: every signal stays blocked here.
+  if (plan->reset_handlers) set_default_signals(true, 0);
   if (pdeathsig && die_with_parent(parent, true) < 0) exit_now(127);
   raw_syscall(SYS_close_range, 0, ~0U, 0);
   std::uint64_t sigchld = std::uint64_t{1} << (SIGCHLD - 1);

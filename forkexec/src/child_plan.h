@@ -50,6 +50,8 @@ struct ChildRlimit {
 struct InitPlan {
   pid_t tracer_pid;  // the caller's pid in the caller's namespace (init's parent)
   bool pdeathsig;
+  // The clone fallback (no CLONE_CLEAR_SIGHAND): the caller's handlers must be reset first.
+  bool reset_handlers;
 };
 
 struct ChildPlan {
@@ -68,8 +70,10 @@ struct ChildPlan {
   int sync_fd;              // the child's end, -1 when there is no socket
   int parent_fd;            // the parent's end, closed first thing in the child
   // Signal dispositions: handlers were reset by clone3(CLONE_CLEAR_SIGHAND) unless this is set
-  // (the clone fallback); ignored signals are reset to default either way.
+  // (the clone fallback: then every signal is reset); ignored signals are reset to default
+  // either way: those of `ignored` (bit sig-1), the caller's SIG_IGN set when clone3 was made.
   bool reset_handlers;
+  std::uint64_t ignored;
   pid_t parent_pid;        // for the PR_SET_PDEATHSIG race check: the caller, as the caller sees it
   bool outside_namespace;  // the parent is outside our PID namespace: getppid() says 0
   bool pdeathsig;

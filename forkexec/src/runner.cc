@@ -209,6 +209,20 @@ class BlockAllSignals {
   std::uint64_t old_ = 0;
 };
 
+// The signals this process ignores (bit sig-1), from /proc/thread-self/status's SigIgn: one
+// read instead of a sigaction query per signal. If it cannot be read, all of them (the child
+// then resets each, as it would without the mask).
+std::uint64_t ignored_signals() {
+  UniqueFd fd(::open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC));
+  char buf[4096];
+  ssize_t n = fd ? ::read(fd.get(), buf, sizeof buf - 1) : -1;
+  if (n <= 0) return ~std::uint64_t{0};
+  buf[n] = '\0';
+  const char* at = std::strstr(buf, "\nSigIgn:");
+  if (at == nullptr) return ~std::uint64_t{0};
+  return std::strtoull(at + 8, nullptr, 16);
+}
+
 // clone3 on a dedicated stack; falls back to clone(2) where clone3 is missing (kernels before
 // 5.3, or container runtimes whose own filter answers ENOSYS). Returns the pid or -errno.
 pid_t spawn(ChildPlan& plan, unsigned long flags, int cgroup_fd, int* pidfd) {
@@ -226,6 +240,7 @@ pid_t spawn(ChildPlan& plan, unsigned long flags, int cgroup_fd, int* pidfd) {
   }
   BlockAllSignals blocked;
   plan.reset_handlers = false;
+  plan.ignored = ignored_signals();
   long pid = tracebox_clone3(&args, sizeof args, detail::child_main, &plan);
   if (pid == -ENOSYS && cgroup_fd < 0) {
     // glibc's clone() switches to the new stack itself and passes the pidfd through ptid; the
@@ -253,7 +268,7 @@ pid_t spawn_init(int exit_signal, bool pdeathsig, int* pidfd_out, void** stack_o
   constexpr std::size_t kPlanSpace = 64;
   static_assert(sizeof(detail::InitPlan) <= kPlanSpace);
   auto* plan = new (static_cast<char*>(stack) + kInitStackSize - kPlanSpace)
-      detail::InitPlan{proc_self_pid(), pdeathsig};
+      detail::InitPlan{proc_self_pid(), pdeathsig, false};
   int pidfd = -1;
   clone_args args{};
   args.flags = CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
@@ -266,6 +281,7 @@ pid_t spawn_init(int exit_signal, bool pdeathsig, int* pidfd_out, void** stack_o
     BlockAllSignals blocked;  // inherited: the init keeps every signal blocked
     pid = tracebox_clone3(&args, sizeof args, detail::init_main, plan);
     if (pid == -ENOSYS) {
+      plan->reset_handlers = true;
       int r = ::clone(detail::init_main, static_cast<char*>(stack) + kInitStackSize - kPlanSpace,
                       static_cast<int>(CLONE_VM | CLONE_PIDFD | static_cast<unsigned>(exit_signal)),
                       plan, &pidfd);
