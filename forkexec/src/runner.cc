@@ -44,9 +44,10 @@ bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 bool fd_open(int fd) { return fd >= 0 && ::fcntl(fd, F_GETFD) != -1; }
 
-// A child stack per thread, reused by every start() on that thread. Only touched pages cost
-// memory. With CLONE_VM|CLONE_VFORK the calling thread is suspended while the child runs on it;
-// with a plain clone the child runs on its own copy.
+// A child's stack. Only touched pages cost memory. A vfork child (CLONE_VM|CLONE_VFORK) runs on
+// its thread's own, reused by every start() on that thread: the calling thread is suspended
+// while the child runs on it. A child that shares our memory while we go on gets one of its
+// own, kept until it exec'd (Setup).
 class ChildStack {
  public:
   ChildStack() {
@@ -92,6 +93,16 @@ struct Prepared {
   std::vector<ChildRlimit> rlimits;
   sock_fprog fprog{};
   ChildPlan plan{};
+};
+
+// What a child that shares our memory while we go on (CLONE_VM without CLONE_VFORK) reads until
+// it execs: a copy of the Runner (the caller's may be gone by then), the plan made of it, and its
+// stack. Child::setup_ holds it.
+struct Setup {
+  explicit Setup(const Runner& r) : runner(r) {}
+  Runner runner;
+  Prepared prepared;
+  ChildStack stack;
 };
 
 const char* c_str_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
@@ -225,8 +236,7 @@ std::uint64_t ignored_signals() {
 
 // clone3 on a dedicated stack; falls back to clone(2) where clone3 is missing (kernels before
 // 5.3, or container runtimes whose own filter answers ENOSYS). Returns the pid or -errno.
-pid_t spawn(ChildPlan& plan, unsigned long flags, int cgroup_fd, int* pidfd) {
-  ChildStack& stack = thread_stack();
+pid_t spawn(ChildPlan& plan, unsigned long flags, int cgroup_fd, int* pidfd, ChildStack& stack) {
   clone_args args{};
   // CLONE_CLEAR_SIGHAND: the child starts with no handler of ours installed.
   args.flags = flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
@@ -423,6 +433,7 @@ Child& Child::operator=(Child&& other) noexcept {
     sync_ = std::move(other.sync_);
     reaped_ = other.reaped_;
     init_ = std::move(other.init_);
+    setup_ = std::move(other.setup_);
   }
   return *this;
 }
@@ -438,6 +449,7 @@ void Child::terminate() noexcept {
     }
     reaped_ = true;
   }
+  if (reaped_) setup_.reset();
   init_.terminate();
 }
 
@@ -445,7 +457,12 @@ std::optional<ChildError> Child::read_exec_result() {
   if (!sync_) return std::nullopt;
   auto msg = receive(sync_.get());
   sync_.reset();
-  if (!msg) return std::nullopt;
+  if (!msg) {
+    // EOF: the socket closed at the exec (after the kernel gave the child its new memory) or
+    // at the child's death. Either way it no longer reads ours.
+    setup_.reset();
+    return std::nullopt;
+  }
   return to_child_error(*msg);
 }
 
@@ -467,7 +484,9 @@ Child::Exit Child::wait() {
   return e;
 }
 
-pid_t Child::release() {
+pid_t Child::release(bool reaped) {
+  if (!reaped && setup_) new std::shared_ptr<void>(std::move(setup_));  // see the header
+  setup_.reset();
   reaped_ = true;
   sync_.reset();
   pidfd_.reset();
@@ -565,16 +584,21 @@ std::string Runner::validate() const {
 Child Runner::start() const {
   if (std::string why = validate(); !why.empty()) throw ConfigError(why);
 
-  Prepared prepared;
-  prepare(*this, prepared);
+  // Without anything to do in the parent before exec, the child shares our memory and we sleep
+  // until it execs or exits (CLONE_VFORK). It then reports a failure by writing into our memory.
+  // Otherwise we keep running while it waits for us, and it talks to us over a socket; it still
+  // shares our memory (no page-table copy, and no copy-on-write fault, with a TLB shootdown of
+  // our other threads, for every page either side writes until its exec: a large, threaded host
+  // spawns as fast as a small one), reading a Setup of its own that it keeps until its exec.
+  const bool interacts = (clone_flags & CLONE_NEWUSER) != 0 || static_cast<bool>(sync) ||
+                         stop_before_seccomp || ptrace;
+  std::shared_ptr<Setup> setup = interacts ? std::make_shared<Setup>(*this) : nullptr;
+  Prepared local;
+  Prepared& prepared = setup ? setup->prepared : local;
+  prepare(setup ? setup->runner : *this, prepared);
   ChildPlan& plan = prepared.plan;
 
-  // Without anything to do in the parent before exec, the child shares our memory and we sleep
-  // until it execs or exits (no page-table copy: a large host spawns as fast as a small one). It
-  // then reports a failure by writing into our memory. Otherwise it gets its own copy, since we
-  // keep running, and talks to us over a socket.
-  const bool interacts = plan.user_ns || plan.sync || plan.stop || plan.ptrace;
-  unsigned long flags = clone_flags;
+  unsigned long flags = clone_flags | CLONE_VM;
   UniqueFd parent_end, child_end;
   WireError shared{};
   if (interacts) {
@@ -584,7 +608,7 @@ Child Runner::start() const {
     parent_end.reset(sv[0]);
     child_end.reset(sv[1]);
   } else {
-    flags |= CLONE_VM | CLONE_VFORK;
+    flags |= CLONE_VFORK;
     plan.shared_error = &shared;
   }
   plan.sync_fd = child_end ? child_end.get() : -1;
@@ -612,19 +636,18 @@ Child Runner::start() const {
     }
   }
   int pidfd_raw = -1;
-  pid_t pid = spawn(plan, flags, cgroup_fd, &pidfd_raw);
+  pid_t pid = spawn(plan, flags, cgroup_fd, &pidfd_raw, setup ? setup->stack : thread_stack());
+  // From here on, `child` kills and reaps on any failure or exception (and only then frees
+  // what the child reads).
+  Child child(pid, UniqueFd(pid > 0 ? pidfd_raw : -1), UniqueFd());
+  child.init_ = std::move(init);
+  if (pid > 0) child.setup_ = std::move(setup);
   if (pid_namespace && ::setns(own_pid_namespace(), CLONE_NEWPID) != 0) {
     // Later children of this thread would land in a namespace that dies with this run.
-    const int err = errno;
-    if (pid > 0) ::syscall(SYS_pidfd_send_signal, pidfd_raw, SIGKILL, nullptr, 0);
-    throw SystemError(err, "setns (own PID namespace)");
+    throw SystemError(errno, "setns (own PID namespace)");
   }
   child_end.reset();
   if (pid < 0) throw StartError(ChildError{-pid, ErrorLocation::kClone, 0});
-
-  // From here on, `child` kills and reaps on any failure or exception.
-  Child child(pid, UniqueFd(pidfd_raw), UniqueFd());
-  child.init_ = std::move(init);
   if (!interacts) {
     // The child has exec'd or died: it wrote `shared` before exiting if a step failed.
     if (shared.err != 0) throw StartError(to_child_error(shared));

@@ -97,8 +97,11 @@ class Child {
   // Call it once the child exited or stopped at its exec event. Outside ptrace mode: nullopt.
   std::optional<ChildError> read_exec_result();
   // The exec is known to have happened (a tracer saw its event): the sync socket is closed
-  // without reading it.
-  void exec_seen() { sync_.reset(); }
+  // without reading it, and what the child read before its exec is freed.
+  void exec_seen() {
+    sync_.reset();
+    setup_.reset();
+  }
   // SIGKILL through the pidfd (never a reused pid), and to the namespace's init if there is
   // one; ESRCH is not an error.
   void kill() const;
@@ -111,8 +114,10 @@ class Child {
   };
   Exit wait();
   // Gives up ownership of the program: the destructor will neither kill nor reap it. The
-  // namespace init stays owned (see init()).
-  pid_t release();
+  // namespace init stays owned (see init()). `reaped`: the caller reaped it. Otherwise, if it
+  // may not have exec'd yet, what it reads until its exec (it shares this process's memory) is
+  // never freed: it could still be running.
+  pid_t release(bool reaped = false);
 
  private:
   friend struct Runner;
@@ -123,6 +128,10 @@ class Child {
   UniqueFd sync_;
   bool reaped_ = false;
   NamespaceInit init_;
+  // A child that shares our memory until its exec (CLONE_VM, in ptrace/sync mode) reads its
+  // configuration, a copy of the Runner, and runs on a stack of its own: held here until it
+  // exec'd or died.
+  std::shared_ptr<void> setup_;
 };
 
 // Everything the child does between clone and exec, as plain data. start() validates it all
