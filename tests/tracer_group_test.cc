@@ -283,3 +283,20 @@ TEST_CASE("interactive: a solution that leaves early: the interactor sees EOF, n
     CHECK(g.result.results[1].wall_time < 3s);
   }
 }
+
+TEST_CASE("interactive: a solution that closes its stdout and lives on: the interactor sees EOF",
+          "[tracer][group]") {
+  // Only the solution holds its end: no copy of the library's keeps the interactor waiting until
+  // the solution's Result (the two would wait on each other until the wall limit).
+  for (bool relayed : {false, true}) {
+    INFO("relayed " << relayed);
+    const Game g = play("close", std::nullopt, relayed ? 1024 : 0, 10s);
+    REQUIRE(g.result.results.size() == 2);
+    TB_SHOW(g.result.results[0]);
+    CHECK(g.result.results[0].status == Status::kNormal);
+    TB_SHOW(g.result.results[1]);
+    CHECK(g.result.results[1].status == Status::kNonzeroExitStatus);
+    CHECK(g.verdict == "wrong answer unexpected EOF after 1 questions\n");
+    CHECK(g.result.wall_time < 3s);
+  }
+}

@@ -5,8 +5,10 @@
 //   never   waits for an answer without asking (both sides block)
 //   flood   writes newlines endlessly (the interactor skips them, reading on)
 //   early   asks once, reads the answer, and exits
+//   close   asks once, reads the answer, closes its stdout, and reads on until EOF
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static char ask(long x) {
   char c = 0;
@@ -28,6 +30,14 @@ int main(int argc, char** argv) {
     for (;;) fwrite(lines, 1, sizeof lines, stdout);
   }
   if (strcmp(mode, "early") == 0) return ask(500000) == 0 ? 1 : 0;
+  if (strcmp(mode, "close") == 0) {
+    if (ask(500000) == 0) return 1;
+    fclose(stdout);  // the interactor's EOF, while this process lives on
+    char c;
+    while (scanf(" %c", &c) == 1) {
+    }
+    return 0;
+  }
   if (strcmp(mode, "often") == 0) {
     for (long x = 1;; ++x)
       if (ask(x) != '>') return 0;
