@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "interactive.h"
 #include "options.h"
 #include "output.h"
 #include "profile_check.h"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
       write_all(1, report);
       return code;
     }
+    if (!options.interactor.empty()) return run_interactive(options, current_environment());
     prepared = prepare(options, current_environment());
   } catch (const UsageError& e) {
     return usage_error(e.what());

@@ -87,6 +87,14 @@ constexpr OptionDef kOptions[] = {
     flag("no-cache", &Options::no_cache, "build the seccomp filter afresh (see Filter cache)"),
     text("profile-check", &Options::profile_check, "\"\"",
          "check profile NAME (or a .json file), print what it grants; runs nothing"),
+    text("interactor", &Options::interactor, "\"\"",
+         "interactive problem: run PROG as the interactor (see Interactive problems)"),
+    list("interactor-arg", &Options::interactor_args,
+         "an argument for the interactor, after INPUT OUTPUT; repeatable"),
+    text("interactor-opts", &Options::interactor_opts, "\"\"",
+         "the interactor's own runprog options, e.g. \"-tl 5 -ml 512 -type default\""),
+    text("interactor-out", &Options::interactor_out, "\"\"",
+         "the output file given to the interactor (\"\": /dev/null)"),
 };
 
 const OptionDef* find_option(std::string_view name) {
@@ -193,6 +201,27 @@ process's peak RSS and page tables. A regular file as stdin is given as a sealed
 stdout or stderr as an empty memfd written to the file when the run is over (the program cannot
 reach the file's earlier contents). An allocation refused by RLIMIT_DATA shows only as the
 program's own failure; a syscall violation is reported without the syscall's name.
+
+Interactive problems. -interactor PROG runs PROGRAM (the solution) and PROG (the interactor)
+together with testlib's conventions: the interactor runs as "PROG INPUT OUTPUT [ARGS...]" with
+INPUT the -in file (the test's input, which the interactor's user must be able to read),
+OUTPUT the -interactor-out file (made empty by runprog and, as root, given to the user the
+interactor runs as) and ARGS the -interactor-arg values; the interactor's stdout is the
+solution's stdin and the solution's stdout is the interactor's stdin. Each runs under its own
+profile and limits: the solution under the command line's, the interactor under the options
+in -interactor-opts (runprog's defaults where it names none; not -in, -out, -runner, -json,
+-res). The solution's output through the pipe is held to its -ol: past it the solution is an
+output limit and the interactor reads EOF. Each ends by its own limits (two programs waiting on
+each other end by their -rtl). The interactor's exit code decides as testlib's: 0 ok, 1 wrong
+answer, 2 presentation error, 3 or anything else a failure. Output: two lines, the solution's
+"<code> <time_ms> <memory_KiB> <exit_status>" with code 0 accepted, 1 wrong answer or
+presentation error, 2 to 6 the solution's own runtime error or limit, 7 runner error or
+judgement failed (the interactor failed); then the interactor's own line. With -json, one
+object: {"verdict": "accepted" | "wrong_answer" | "presentation_error" | "runtime_error" |
+"time_limit_exceeded" | "memory_limit_exceeded" | "output_limit_exceeded" |
+"disallowed_syscall" | "judgement_failed", "solution": {...}, "interactor": {...}}, each
+result as a single run's object. A limit or violation of the solution decides first, then the
+interactor's wrong answer (a solution killed by the closed pipe after it is still wrong).
 
 Compatibility: -cgroup and -cgroupfd are accepted and change nothing (the tracer already
 accounts CPU and memory over the whole process tree); -cred and -nucg only concern go-sandbox's

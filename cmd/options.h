@@ -50,6 +50,13 @@ struct Options {
   bool no_cache = false;  // build the seccomp filter afresh, and keep no copy
   // -profile-check NAME: check the profile and print what it grants; no program, nothing runs.
   std::string profile_check;
+  // -interactor PROG: an interactive problem (cmd/interactive.h). The interactor's extra
+  // arguments (after INPUT OUTPUT), its own runprog options (whitespace-separated), and the
+  // output file testlib gives it ("": /dev/null).
+  std::string interactor;
+  std::vector<std::string> interactor_args;
+  std::string interactor_opts;
+  std::string interactor_out;
 
   // PROGRAM and its ARGS: everything from the first non-option argument or after "--".
   std::vector<std::string> command;

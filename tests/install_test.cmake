@@ -180,4 +180,25 @@ execute_process(COMMAND "${grading_service}" -- "${WORK_DIR}/no-such-program"
 if(NOT rc EQUAL 2 OR NOT out STREQUAL "" OR NOT err MATCHES "not an executable file")
   message(FATAL_ERROR "install_test: a missing program: exit '${rc}' (want 2), printed:\n${out}\n${err}")
 endif()
+
+# 6. The interactive example: a solution and a testlib-style interactor as one run group.
+set(interactive "${example_build}/interactive")
+expect_exists("${interactive}")
+file(WRITE "${WORK_DIR}/secret.txt" "777777\n")
+foreach(case "right;accepted;ok found 777777" "wrong;wrong_answer;wrong answer answered 777778"
+             "flood;output_limit_exceeded;wrong answer unexpected EOF"
+             "early;wrong_answer;wrong answer unexpected EOF after 1 questions")
+  list(GET case 0 mode)
+  list(GET case 1 want)
+  list(GET case 2 want_output)
+  execute_process(COMMAND "${interactive}" "${WORK_DIR}/secret.txt" "${INTERACTOR}" -- "${GUESSER}" ${mode}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "\nverdict ${want}\n$" OR NOT out MATCHES "\noutput ${want_output}")
+    message(FATAL_ERROR "install_test: interactive (${mode}): exit '${rc}', want verdict ${want}, printed:\n${out}\n${err}")
+  endif()
+endforeach()
+string(FIND "${out}" "\ntranscript ? 500000\\n\n" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "install_test: interactive (early): no transcript of the question:\n${out}")
+endif()
 message(STATUS "install_test: passed")
