@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "batch.h"
 #include "options.h"
 #include "output.h"
 #include "profile_check.h"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
       write_all(1, help_text());
       return 0;
     }
+    if (options.batch) return run_batch(options, current_environment());
     if (!options.profile_check.empty()) {
       std::string report;
       const int code = check_profile(options, current_environment(), report);

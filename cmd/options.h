@@ -51,6 +51,11 @@ struct Options {
   // -profile-check NAME: check the profile and print what it grants; no program, nothing runs.
   std::string profile_check;
 
+  // -batch: serve JSON run requests on stdin, one JSON result a line on stdout (cmd/batch.h);
+  // -j N: runs at once (0: the CPUs this process may use).
+  bool batch = false;
+  double jobs = 0;
+
   // PROGRAM and its ARGS: everything from the first non-option argument or after "--".
   std::vector<std::string> command;
   bool help = false;  // -h, -help, --help: print help_text() and exit 0
