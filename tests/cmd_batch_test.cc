@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "options.h"
 #include "support/support.h"
 
 namespace test = tracebox::test;
@@ -400,4 +401,22 @@ TEST_CASE("the worker killed with SIGKILL leaves no process behind", "[batch]") 
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   INFO("left: " << others().size());
   CHECK(others().empty());
+}
+
+TEST_CASE("the -batch and -j options parse as documented", "[batch]") {
+  using tracebox::cmd::parse_options;
+  using tracebox::cmd::UsageError;
+  auto parse = [](std::vector<std::string> args) { return parse_options(args); };
+  auto o = parse({"-batch", "-j", "3", "-tl", "2", "-type", "python3"});
+  CHECK(o.batch);
+  CHECK(o.jobs == 3);
+  CHECK(o.tl == 2);
+  CHECK(o.command.empty());
+  CHECK(parse({"-batch"}).jobs == 0);
+  CHECK_THROWS_AS(parse({"-j", "2", "./prog"}), UsageError);              // -j needs -batch
+  CHECK_THROWS_AS(parse({"-batch", "-j", "1.5"}), UsageError);            // not a whole number
+  CHECK_THROWS_AS(parse({"-batch", "./prog"}), UsageError);               // no PROGRAM
+  CHECK_THROWS_AS(parse({"-batch", "-in", "x"}), UsageError);             // per-request files
+  CHECK_THROWS_AS(parse({"-batch", "-runner", "ns"}), UsageError);        // the ptrace runner only
+  CHECK_THROWS_AS(parse({"-batch", "-trace-log", "t.log"}), UsageError);  // not per worker
 }
