@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "batch.h"
 #include "interactive.h"
 #include "options.h"
 #include "output.h"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
       write_all(1, help_text());
       return 0;
     }
+    if (options.batch) return run_batch(options, current_environment());
     if (!options.profile_check.empty()) {
       std::string report;
       const int code = check_profile(options, current_environment(), report);

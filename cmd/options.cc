@@ -85,6 +85,9 @@ constexpr OptionDef kOptions[] = {
     text("trace-log", &Options::trace_log, "\"\"", "one JSON line per traced syscall to this file"),
     list("profile-dir", &Options::profile_dirs, "look for profiles here first; repeatable"),
     flag("no-cache", &Options::no_cache, "build the seccomp filter afresh (see Filter cache)"),
+    flag("batch", &Options::batch,
+         "serve run requests: one JSON object a line on stdin, one result a line on stdout"),
+    number("j", &Options::jobs, 4096, "-batch: runs at once (0: the CPUs)"),
     text("profile-check", &Options::profile_check, "\"\"",
          "check profile NAME (or a .json file), print what it grants; runs nothing"),
     text("interactor", &Options::interactor, "\"\"",
@@ -308,6 +311,22 @@ Options parse_options(std::span<const std::string> args) {
     throw UsageError("-count needs the ptrace runner (the ns runner has no tracer)");
   if (o.runner == RunnerKind::kNs && !o.trace_log.empty())
     throw UsageError("-trace-log needs the ptrace runner (the ns runner has no tracer)");
+  if (o.jobs != std::floor(o.jobs)) throw UsageError("-j: not a whole number");
+  if (o.jobs != 0 && !o.batch) throw UsageError("-j needs -batch");
+  if (o.batch) {
+    if (!o.command.empty())
+      throw UsageError("-batch takes no PROGRAM (" + o.command[0] +
+                       "): each request names its own");
+    if (!o.profile_check.empty() || !o.in.empty() || !o.out.empty() || !o.err.empty() ||
+        o.res != "stdout" || o.runner != RunnerKind::kPtrace || o.count || !o.trace_log.empty() ||
+        o.memfd || o.show_trace_details || !o.add_readable_raw.empty() ||
+        !o.add_writable_raw.empty() || !o.interactor.empty() || !o.interactor_args.empty() ||
+        !o.interactor_opts.empty() || !o.interactor_out.empty())
+      throw UsageError(
+          "-batch takes only -j, -profile-dir, -type, -work-path, -tl, -rtl, -ml, -ol, -sl, "
+          "-allow-proc, -unsafe, -add-readable and -add-writable (the defaults of its requests)");
+    return o;
+  }
   if (!o.profile_check.empty()) {
     if (!o.command.empty())
       throw UsageError("-profile-check runs nothing: it takes no PROGRAM (" + o.command[0] + ")");

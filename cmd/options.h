@@ -58,6 +58,11 @@ struct Options {
   std::string interactor_opts;
   std::string interactor_out;
 
+  // -batch: serve JSON run requests on stdin, one JSON result a line on stdout (cmd/batch.h);
+  // -j N: runs at once (0: the CPUs this process may use).
+  bool batch = false;
+  double jobs = 0;
+
   // PROGRAM and its ARGS: everything from the first non-option argument or after "--".
   std::vector<std::string> command;
   bool help = false;  // -h, -help, --help: print help_text() and exit 0

@@ -248,6 +248,41 @@ std::string absolute_path(const std::string& path, const std::string& base) {
   return out.empty() ? "/" : out;
 }
 
+void resolve_grants(const std::vector<std::string>& readable,
+                    const std::vector<std::string>& writable, const std::string& base,
+                    tracer::policy::FileSets& grants, std::vector<std::string>* readable_real,
+                    std::vector<std::string>* writable_real, const std::string& readable_name,
+                    const std::string& writable_name) {
+  int err = 0;
+  for (const auto& r : readable) {
+    if (auto own = own_proc_entry(readable_name, absolute_path(r, base))) {
+      grants.readable.add(*own);  // the ns runner's /proc shows it anyway
+      continue;
+    }
+    std::string real = real_path(r, base, err);
+    if (err != 0) file_error(readable_name, r, err);
+    own_proc_entry(readable_name, real);  // a link into another process's /proc
+    if (readable_real != nullptr) readable_real->push_back(real);
+    grants.readable.add(entry_for(real));
+  }
+  for (const auto& w : writable) {
+    if (auto own = own_proc_entry(writable_name, absolute_path(w, base))) {
+      grants.writable.add(*own);
+      continue;
+    }
+    std::string real = real_path(w, base, err);
+    if (err != 0) file_error(writable_name, w, err);
+    own_proc_entry(writable_name, real);
+    if (writable_real != nullptr) writable_real->push_back(real);
+    // A directory: its tree may be written, and the entries below it (not its own) created,
+    // removed and renamed. A file: its contents only (its name stays: /dev/null is not
+    // deleted by a program allowed to write it).
+    const std::string entry = entry_for(real);
+    grants.writable.add(entry);
+    if (entry.size() > 1 && entry.ends_with("/")) grants.names.add(entry + "**");
+  }
+}
+
 std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env) {
   using tracer::policy::load_profile;
   using tracer::policy::substitute;
@@ -297,33 +332,8 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
 
   // The file grants of the command line.
   tracer::policy::FileSets& grants = request.grants;
-  for (const auto& r : options.add_readable) {
-    if (auto own = own_proc_entry("-add-readable", absolute_path(r, env.cwd))) {
-      grants.readable.add(*own);  // the ns runner's /proc shows it anyway
-      continue;
-    }
-    std::string real = real_path(r, env.cwd, err);
-    if (err != 0) file_error("-add-readable", r, err);
-    own_proc_entry("-add-readable", real);  // a link into another process's /proc
-    p.readable.push_back(real);
-    grants.readable.add(entry_for(real));
-  }
-  for (const auto& w : options.add_writable) {
-    if (auto own = own_proc_entry("-add-writable", absolute_path(w, env.cwd))) {
-      grants.writable.add(*own);
-      continue;
-    }
-    std::string real = real_path(w, env.cwd, err);
-    if (err != 0) file_error("-add-writable", w, err);
-    own_proc_entry("-add-writable", real);
-    p.writable.push_back(real);
-    // A directory: its tree may be written, and the entries below it (not its own) created,
-    // removed and renamed. A file: its contents only (its name stays: /dev/null is not
-    // deleted by a program allowed to write it).
-    const std::string entry = entry_for(real);
-    grants.writable.add(entry);
-    if (entry.size() > 1 && entry.ends_with("/")) grants.names.add(entry + "**");
-  }
+  resolve_grants(options.add_readable, options.add_writable, env.cwd, grants, &p.readable,
+                 &p.writable);
   for (const auto& r : options.add_readable_raw) grants.readable.add(raw_entry(r, p.work_path));
   for (const auto& w : options.add_writable_raw) grants.writable.add(raw_entry(w, p.work_path));
 

@@ -62,6 +62,20 @@ struct Prepared {
 // turned into one).
 std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env);
 
+// Adds to `grants` the file grants of -add-readable `readable` and -add-writable `writable`
+// (relative paths against `base`), as runprog grants them: symlinks resolved (a missing path is
+// an error), a directory's whole tree; a writable directory also gets names on everything below
+// it (not its own entry), a writable file its contents only; /proc/self/... and
+// /proc/thread-self/... added as written (the program's own entries), another process's
+// /proc/<pid> refused. The resolved paths are appended to `readable_real` / `writable_real` when
+// given. Throws UsageError whose message starts with `readable_name` or `writable_name`.
+void resolve_grants(const std::vector<std::string>& readable,
+                    const std::vector<std::string>& writable, const std::string& base,
+                    tracer::policy::FileSets& grants, std::vector<std::string>* readable_real,
+                    std::vector<std::string>* writable_real,
+                    const std::string& readable_name = "-add-readable",
+                    const std::string& writable_name = "-add-writable");
+
 // A sealed in-memory copy (memfd_create `name`, at offset 0) of the regular file open as `src`:
 // its whole contents, `src`'s offset untouched. Nothing can write, truncate or grow the copy, by
 // any fd or any reopening of it (F_SEAL_WRITE, SHRINK, GROW, and SEAL against removing them).
