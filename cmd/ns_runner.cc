@@ -51,7 +51,7 @@ struct DeviceNode {
 constexpr DeviceNode kDevices[] = {
     {"null", 1, 3}, {"zero", 1, 5}, {"random", 1, 8}, {"urandom", 1, 9}};
 // The user the program runs as when runprog is root (tracer::Isolation's default user).
-constexpr uid_t kSandboxUid = 65534;
+constexpr uid_t kSandboxUid = 65534;  // unless -user says otherwise
 constexpr gid_t kSandboxGid = 65534;
 constexpr auto kTick = std::chrono::milliseconds(10);
 
@@ -364,8 +364,10 @@ mount::Builder ns_mounts(const Prepared& p, bool root) {
   // /tmp everyone's as usual.
   const auto kib = (*p.spec.limits.memory_bytes + 1023) / 1024 + 4;
   const std::string size = "size=" + std::to_string(kib) + "k,nr_inodes=4k";
-  const std::string owner = root ? std::to_string(kSandboxUid) : "0";
-  const std::string group = root ? std::to_string(kSandboxGid) : "0";
+  const uid_t sandbox_uid = p.options.user ? p.options.user->first : kSandboxUid;
+  const gid_t sandbox_gid = p.options.user ? p.options.user->second : kSandboxGid;
+  const std::string owner = root ? std::to_string(sandbox_uid) : "0";
+  const std::string group = root ? std::to_string(sandbox_gid) : "0";
   b.with_tmpfs("w", size + ",mode=0755,uid=" + owner + ",gid=" + group);
   b.with_tmpfs("tmp", size + ",mode=1777");
   auto bind = [&](const std::string& option, const std::string& path, bool read_only) {
@@ -436,7 +438,11 @@ tracer::Result run_ns(Prepared& p) {
       // The program as pid 2 beside our init, as an unprivileged user (no capabilities:
       // drop_caps below).
       runner.pid_namespace = true;
-      runner.credential = forkexec::Credential{kSandboxUid, kSandboxGid, {}, false};
+      runner.credential =
+          forkexec::Credential{p.options.user ? p.options.user->first : kSandboxUid,
+                               p.options.user ? p.options.user->second : kSandboxGid,
+                               {},
+                               false};
     } else {
       // A user namespace provides the privilege; an init of ours needs CAP_SYS_ADMIN in the
       // host's, so the program is the PID namespace's init.

@@ -74,6 +74,8 @@ constexpr OptionDef kOptions[] = {
          "traced syscalls, violation to stderr"),
     flag("allow-proc", &Options::allow_proc, "allow processes, threads, sleeping (all traced)"),
     flag("memfd", &Options::memfd, "execute a sealed in-memory copy of PROGRAM"),
+    text("user", &Options::user_raw, "65534:65534",
+         "as root: the program's uid[:gid] (no supplementary groups; never 0)"),
     {"runner", Kind::kRunner, nullptr, nullptr, nullptr, nullptr, 0, "ptrace",
      "ptrace or ns (see Runners below)"},
     flag("cgroup", &Options::cgroup, "accepted for compatibility; no effect"),
@@ -243,6 +245,28 @@ constexpr const char* kDescription =
 
 }  // namespace
 
+// "UID" or "UID:GID", decimal, each below 2^32 - 1 (the kernel's "no id"); the gid defaults to
+// the uid. 0 is refused: root's files and its exemption from permission checks would be the
+// program's, which is one of the layers of the security model gone.
+std::pair<unsigned, unsigned> parse_user(const std::string& text) {
+  auto number = [&](std::string_view part) {
+    unsigned long long v = 0;
+    auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || ec != std::errc() || p != part.data() + part.size() || v >= 0xffffffffULL)
+      throw UsageError("-user: \"" + text + "\" is not UID or UID:GID (decimal ids)");
+    return static_cast<unsigned>(v);
+  };
+  const auto colon = text.find(':');
+  const unsigned uid = number(std::string_view(text).substr(0, colon));
+  const unsigned gid =
+      colon == std::string::npos ? uid : number(std::string_view(text).substr(colon + 1));
+  if (uid == 0 || gid == 0)
+    throw UsageError("-user: \"" + text +
+                     "\": the program may not run as root (uid or gid 0): it would read and "
+                     "write whatever root may");
+  return {uid, gid};
+}
+
 Options parse_options(std::span<const std::string> args) {
   Options o;
   std::size_t i = 0;
@@ -311,6 +335,7 @@ Options parse_options(std::span<const std::string> args) {
     throw UsageError("-count needs the ptrace runner (the ns runner has no tracer)");
   if (o.runner == RunnerKind::kNs && !o.trace_log.empty())
     throw UsageError("-trace-log needs the ptrace runner (the ns runner has no tracer)");
+  if (!o.user_raw.empty()) o.user = parse_user(o.user_raw);
   if (o.jobs != std::floor(o.jobs)) throw UsageError("-j: not a whole number");
   if (o.jobs != 0 && !o.batch) throw UsageError("-j needs -batch");
   if (o.batch) {

@@ -3,8 +3,10 @@
 // state, so that it can be tested and fuzzed directly.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tracebox/util/error.h"
@@ -53,6 +55,10 @@ struct Options {
   // -interactor PROG: an interactive problem (cmd/interactive.h). The interactor's extra
   // arguments (after INPUT OUTPUT), its own runprog options (whitespace-separated), and the
   // output file testlib gives it ("": /dev/null).
+  // -user UID[:GID]: who the program runs as when runprog is root (default 65534:65534, no
+  // supplementary groups); parsed into `user`. Never 0.
+  std::string user_raw;
+  std::optional<std::pair<unsigned, unsigned>> user;
   std::string interactor;
   std::vector<std::string> interactor_args;
   std::string interactor_opts;

@@ -361,6 +361,9 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
     p.prepared = tracer::policy::PreparedProfile::prepare(p.profile, po);
     p.files = p.prepared->files(p.prepared->vars(request), request);
     p.spec = p.prepared->spec(request);
+    if (options.user && p.spec.isolation.user)
+      p.spec.isolation.user =
+          forkexec::Credential{options.user->first, options.user->second, {}, false};
   } catch (const ConfigError& e) {  // ProfileError too
     throw profile_error(e);
   }

@@ -1879,3 +1879,38 @@ TEST_CASE("ns runner: the program is not its namespace's init: abort, its own si
   CHECK(json_value(uo.out, "status") == "\"output_limit_exceeded\"");
   CHECK(test::child_pids().empty());
 }
+
+TEST_CASE("runprog -user: the program's uid and gid as root, never 0", "[hostile][runprog]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(::geteuid() == 0, "runprog changes the program's user only as root");
+  const std::string hostile = real(TRACEBOX_HOSTILE);
+  TempDir dir;
+  const std::string profile = dir.file("ids.json");
+  test::write_file(profile, R"({"description": "default and the id queries", "extends": "default",)"
+                            R"( "allow": ["getresuid", "getresgid", "getgroups"]})");
+  for (const char* runner : {"ptrace", "ns"}) {
+    INFO("-runner " << runner);
+    auto ids = [&](std::vector<std::string> options) {
+      std::vector<std::string> args = {"-runner", runner, "-type", profile};
+      args.insert(args.end(), options.begin(), options.end());
+      args.insert(args.end(), {hostile, "ids"});
+      return runprog(args);
+    };
+    RunprogResult d = ids({});
+    CHECK(d.out.starts_with("uid=65534,65534,65534 gid=65534,65534,65534 groups=0\n"));
+    RunprogResult u = ids({"-user", "1000:1001"});
+    CHECK(u.out.starts_with("uid=1000,1000,1000 gid=1001,1001,1001 groups=0\n"));
+    RunprogResult only_uid = ids({"-user", "4321"});
+    CHECK(only_uid.out.starts_with("uid=4321,4321,4321 gid=4321,4321,4321 groups=0\n"));
+  }
+  for (const char* bad : {"0", "0:0", "7:0", "0:7", "x", "1:", ":1", "4294967295", "-5", ""}) {
+    INFO("-user '" << bad << "'");
+    RunprogResult r = runprog({"-user", bad, "-type", profile, hostile, "ids"});
+    if (std::string(bad).empty()) {  // "" is the default
+      CHECK(r.exit_code == 0);
+      continue;
+    }
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.find("uid=") == std::string::npos);
+  }
+}

@@ -500,6 +500,16 @@ int main(int argc, char** argv) {
     printf("euid=%d\n", (int)geteuid());
     return 0;
   }
+  // ids: every id the kernel checks permissions with.
+  if (strcmp(mode, "ids") == 0) {
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    getresuid(&ru, &eu, &su);
+    getresgid(&rg, &eg, &sg);
+    printf("uid=%d,%d,%d gid=%d,%d,%d groups=%d\n", (int)ru, (int)eu, (int)su, (int)rg, (int)eg,
+           (int)sg, getgroups(0, NULL));
+    return 0;
+  }
   // open PATH r|w: open and report.
   if (strcmp(mode, "open") == 0 && argc > 3) {
     int fd = open(arg, argv[3][0] == 'w' ? O_WRONLY : O_RDONLY);
