@@ -3,6 +3,8 @@
 // a subreaper; blocking runs with a stop token and a timeout; the metrics.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -230,4 +232,41 @@ TEST_CASE("metrics: runs queued, in flight and completed, stops, queue delay, tr
   CHECK(stops <= after.stops);
   // Two in flight at a time: the later runs waited.
   CHECK(after.queue_delay_max.count() > 0);
+}
+
+TEST_CASE("the stops of a run do not wake the host's other threads", "[tracer][lifecycle]") {
+  // Each ptrace stop sends the tracer's process a SIGCHLD. The tracer thread must take it itself
+  // (with the default disposition the kernel then drops it), or every stop interrupts a host
+  // thread's epoll_wait, as an io_context's is.
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  REQUIRE(ep >= 0);
+  const int done = ::eventfd(0, EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, done, &ev);
+  std::atomic<int> interrupted{0};
+  std::thread host([&] {
+    epoll_event out{};
+    for (;;) {
+      const int n = ::epoll_wait(ep, &out, 1, -1);
+      if (n > 0) return;
+      if (errno == EINTR) ++interrupted;
+    }
+  });
+  Spec spec = spec_of({"calls", "getppid", "2000"});
+  std::erase_if(spec.policy.rules, [](const Rule& rule) { return rule.syscall == "getppid"; });
+  spec.policy.trace("getppid", 1);  // a stop each, allowed
+  struct Allow : Handler {
+    Decision on_syscall(Context&) override { return Decision::allow(); }
+  } h;
+  Result r = tracer::run(spec, h);
+  const std::uint64_t one = 1;
+  CHECK(::write(done, &one, sizeof one) == sizeof one);
+  host.join();
+  ::close(done);
+  ::close(ep);
+  CHECK(r.status == Status::kNormal);
+  CHECK(r.stops >= 2000);
+  INFO(interrupted.load() << " interruptions for " << r.stops << " stops");
+  CHECK(interrupted.load() < 20);  // the wakeup signal ticks; stops never
 }

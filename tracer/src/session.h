@@ -231,6 +231,7 @@ class Session : public asio::execution_context::service {
   bool ticking_ = false;
   bool pinned_ = false;
   std::optional<int> own_nice_;  // the thread's nice value before it became the tracer
+  std::optional<int> nice_now_;  // the nice value this thread was last given (or had)
   std::vector<unsigned char> saved_affinity_;
 };
 
