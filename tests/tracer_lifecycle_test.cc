@@ -245,7 +245,13 @@ TEST_CASE("the stops of a run do not wake the host's other threads", "[tracer][l
   ev.events = EPOLLIN;
   ::epoll_ctl(ep, EPOLL_CTL_ADD, done, &ev);
   std::atomic<int> interrupted{0};
+  // This thread blocks SIGCHLD while it waits for the run: only `host` may take one.
+  sigset_t chld, old;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::pthread_sigmask(SIG_BLOCK, &chld, &old);
   std::thread host([&] {
+    ::pthread_sigmask(SIG_UNBLOCK, &chld, nullptr);
     epoll_event out{};
     for (;;) {
       const int n = ::epoll_wait(ep, &out, 1, -1);
@@ -260,6 +266,7 @@ TEST_CASE("the stops of a run do not wake the host's other threads", "[tracer][l
     Decision on_syscall(Context&) override { return Decision::allow(); }
   } h;
   Result r = tracer::run(spec, h);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   const std::uint64_t one = 1;
   CHECK(::write(done, &one, sizeof one) == sizeof one);
   host.join();
