@@ -401,16 +401,16 @@ seccomp::Builder ns_filter(const Prepared& p) {
   b.default_action(p.options.unsafe ? seccomp::Action::error(EACCES)
                                     : seccomp::Action::kill_process());
   bool named_clone3 = false;
-  for (const auto& s : p.judge.allow) {
+  for (const auto& s : p.judge().allow) {
     b.add(s, seccomp::Action::allow());
     named_clone3 = named_clone3 || s == "clone3";
   }
   // Budgets need a tracer to count them: here they are allowed outright.
-  for (const auto& [s, n] : p.judge.budgets) {
+  for (const auto& [s, n] : p.judge().budgets) {
     b.add(s, seccomp::Action::allow());
     named_clone3 = named_clone3 || s == "clone3";
   }
-  for (const auto& [s, err] : p.judge.deny) {
+  for (const auto& [s, err] : p.judge().deny) {
     b.add(s, seccomp::Action::error(static_cast<std::uint16_t>(err)));
     named_clone3 = named_clone3 || s == "clone3";
   }

@@ -7,13 +7,15 @@
 #include <climits>
 #include <cstdlib>
 
-#include "profile.h"
 #include "tracebox/tracer/policy/arguments.h"
 #include "tracebox/tracer/policy/files.h"
 #include "tracebox/tracer/policy/judge.h"
+#include "tracebox/tracer/policy/profile.h"
 
 namespace tracebox::cmd {
 namespace {
+
+using tracer::policy::substitute;
 
 bool is_signal_syscall(const std::string& name) {
   return name == "kill" || name == "tkill" || name == "tgkill" || name == "rt_sigqueueinfo" ||
@@ -61,7 +63,7 @@ std::string entry_kind(const std::string& entry) {
 int check_profile(const Options& options, const Environment& env, std::string& out) {
   Profile profile;
   try {
-    profile = load_profile(options.profile_check, profile_dirs(options, env));
+    profile = tracer::policy::load_profile(options.profile_check, profile_dirs(options, env));
   } catch (const ProfileError& e) {
     out += std::string("invalid: ") + e.what() + "\n";
     return kProfileInvalid;
@@ -71,7 +73,9 @@ int check_profile(const Options& options, const Environment& env, std::string& o
 
   const std::string work =
       absolute_path(options.work_path.empty() ? env.cwd : options.work_path, env.cwd);
-  ProfileVars vars{work, "", multiarch()};
+  ProfileVars vars{work, "", multiarch(), std::nullopt};
+  if (options.ml > 0)
+    vars.memory_mib = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(options.ml));
   std::string problems;
   std::string command_missing;
   try {
@@ -96,11 +100,15 @@ int check_profile(const Options& options, const Environment& env, std::string& o
     return kProfileInvalid;
   }
   out += std::string("memory_rlimit: ") + (profile.memory_rlimit ? "true" : "false") + "\n";
+  if (profile.oom_exit_status)
+    out += "oom_exit_status: " + std::to_string(*profile.oom_exit_status) + " (a memory verdict)\n";
 
-  // The policy, as a run builds it, without and with -allow-proc.
+  // The policy and its filter, as a run prepares them, without and with -allow-proc.
   for (bool allow_proc : {false, true}) {
     try {
-      tracer::policy::make_policy(to_judge_policy(profile, vars, allow_proc));
+      tracer::policy::ProfileOptions po;
+      po.allow_proc = allow_proc;
+      tracer::policy::PreparedProfile::prepare(profile, po);
     } catch (const std::exception& e) {
       problems +=
           std::string("invalid") + (allow_proc ? " with -allow-proc" : "") + ": " + e.what() + "\n";

@@ -65,9 +65,8 @@ tracer::Result run_ptrace(Prepared& p) {
   // (every process of it killed and reaped) and is still reported.
   asio::io_context io;
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  auto handler = std::make_shared<RunHandler>(p.judge);
   tracer::Result result;
-  tracer::RunHandle run = tracer::async_run(io, std::move(spec), handler, [&](tracer::Result r) {
+  tracer::RunHandle run = tracer::async_run(io, std::move(spec), [&](tracer::Result r) {
     result = std::move(r);
     signals.cancel();
   });

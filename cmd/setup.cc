@@ -136,18 +136,6 @@ std::string resolve_dir(const std::string& dir, const std::string& cwd) {
   return (parent == "/" ? "" : parent) + abs.substr(slash);
 }
 
-// Whether the run's file policy lets the program write in `dir` (resolved), or replace `dir` or
-// a directory leading to it.
-bool run_may_write(const tracer::policy::FileSets& files, const std::string& dir) {
-  // Written in place, or renamed or linked into place (names).
-  for (const auto* set : {&files.writable, &files.names}) {
-    if (set->contains(dir + "/0000000000000000.bpf")) return true;
-    for (std::string d = dir; !d.empty(); d.resize(d.rfind('/')))
-      if (set->contains(d)) return true;
-  }
-  return false;
-}
-
 bool same_file(const std::string& a, const std::string& b) {
   struct stat sa {
   }, sb{};
@@ -237,22 +225,6 @@ std::vector<std::string> profile_dirs(const Options& options, const Environment&
   return dirs;
 }
 
-const char* multiarch() {
-#if defined(__x86_64__)
-  return "x86_64-linux-gnu";
-#elif defined(__aarch64__)
-  return "aarch64-linux-gnu";
-#elif defined(__i386__)
-  return "i386-linux-gnu";
-#elif defined(__arm__)
-  return "arm-linux-gnueabihf";
-#elif defined(__riscv) && __riscv_xlen == 64
-  return "riscv64-linux-gnu";
-#else
-#error "unknown multiarch triplet for this architecture"
-#endif
-}
-
 std::string absolute_path(const std::string& path, const std::string& base) {
   std::string joined = path.starts_with("/") ? path : base + "/" + path;
   std::vector<std::string_view> parts;
@@ -276,15 +248,15 @@ std::string absolute_path(const std::string& path, const std::string& base) {
   return out.empty() ? "/" : out;
 }
 
-tracer::Decision RunHandler::on_syscall(tracer::Context& ctx) {
-  if (ctx.tag() == kTagUnsafe) return tracer::Decision::deny(EACCES);
-  return JudgeHandler::on_syscall(ctx);
-}
-
 std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env) {
+  using tracer::policy::load_profile;
+  using tracer::policy::substitute;
   auto prep = std::make_unique<Prepared>();
   Prepared& p = *prep;
   p.options = options;
+  auto profile_error = [&](const Error& e) -> UsageError {
+    return UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
+  };
 
   // The profile.
   try {
@@ -300,8 +272,17 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
     file_error("-work-path", options.work_path.empty() ? env.cwd : options.work_path, err);
   if (!is_directory(p.work_path)) file_error("-work-path", options.work_path, ENOTDIR);
 
-  ProfileVars vars{p.work_path, "", multiarch()};
-  std::vector<std::string> args;
+  tracer::policy::RunRequest request;
+  request.work_dir = p.work_path;
+  request.cpu = seconds_to_ns(options.tl);
+  request.wall = seconds_to_ns(options.rtl);  // below -tl: -tl + 2
+  request.memory_bytes = mib_to_bytes(options.ml);
+  request.output_bytes = mib_to_bytes(options.ol);
+  request.stack_bytes = mib_to_bytes(options.sl);
+
+  ProfileVars vars{p.work_path, "", multiarch(), std::nullopt};
+  if (request.memory_bytes > 0)
+    vars.memory_mib = std::max<std::uint64_t>(1, request.memory_bytes >> 20);
   try {
     std::string argv0 =
         p.profile.command.empty() ? options.command[0] : substitute(p.profile.command[0], vars);
@@ -309,33 +290,27 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
     p.program_real = real_path(p.program, "/", err);
     if (err != 0) p.program_real = p.program;  // the run reports the exec failure
     vars.program = p.program_real;
-    for (const auto& c : p.profile.command) args.push_back(substitute(c, vars));
   } catch (const ProfileError& e) {
-    throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
+    throw profile_error(e);
   }
-  const std::vector<std::string> user = user_arguments(p, options.command);
-  args.insert(args.end(), user.begin(), user.end());
+  request.args = user_arguments(p, options.command);
 
-  // The file policy.
-  try {
-    p.judge = to_judge_policy(p.profile, vars, options.allow_proc);
-  } catch (const ProfileError& e) {
-    throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
-  }
+  // The file grants of the command line.
+  tracer::policy::FileSets& grants = request.grants;
   for (const auto& r : options.add_readable) {
     if (auto own = own_proc_entry("-add-readable", absolute_path(r, env.cwd))) {
-      p.judge.files.readable.add(*own);  // the ns runner's /proc shows it anyway
+      grants.readable.add(*own);  // the ns runner's /proc shows it anyway
       continue;
     }
     std::string real = real_path(r, env.cwd, err);
     if (err != 0) file_error("-add-readable", r, err);
     own_proc_entry("-add-readable", real);  // a link into another process's /proc
     p.readable.push_back(real);
-    p.judge.files.readable.add(entry_for(real));
+    grants.readable.add(entry_for(real));
   }
   for (const auto& w : options.add_writable) {
     if (auto own = own_proc_entry("-add-writable", absolute_path(w, env.cwd))) {
-      p.judge.files.writable.add(*own);
+      grants.writable.add(*own);
       continue;
     }
     std::string real = real_path(w, env.cwd, err);
@@ -346,23 +321,38 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
     // removed and renamed. A file: its contents only (its name stays: /dev/null is not
     // deleted by a program allowed to write it).
     const std::string entry = entry_for(real);
-    p.judge.files.writable.add(entry);
-    if (entry.size() > 1 && entry.ends_with("/")) p.judge.files.names.add(entry + "**");
+    grants.writable.add(entry);
+    if (entry.size() > 1 && entry.ends_with("/")) grants.names.add(entry + "**");
   }
-  for (const auto& r : options.add_readable_raw)
-    p.judge.files.readable.add(raw_entry(r, p.work_path));
-  for (const auto& w : options.add_writable_raw)
-    p.judge.files.writable.add(raw_entry(w, p.work_path));
+  for (const auto& r : options.add_readable_raw) grants.readable.add(raw_entry(r, p.work_path));
+  for (const auto& w : options.add_writable_raw) grants.writable.add(raw_entry(w, p.work_path));
 
-  tracer::Spec& spec = p.spec;
+  // The profile prepared by the library, with the filter cache unless this run's program may
+  // write there (it would choose later runs' filters): the profile's sets with this run's
+  // variables and grants decide.
+  tracer::policy::ProfileOptions po;
+  po.allow_proc = options.allow_proc;
+  po.unsafe = options.unsafe;
+  po.counting = options.count ? tracer::Counting::kAll : tracer::Counting::kNone;
+  po.memory_limited = options.ml > 0;
   try {
-    spec.policy = tracer::policy::make_policy(p.judge);
-  } catch (const ConfigError& e) {
-    throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
-  }
-  if (options.unsafe) {
-    spec.policy.default_action =
-        options.count ? seccomp::Action::trace(kTagUnsafe) : seccomp::Action::error(EACCES);
+    if (!options.no_cache) {
+      const std::string dir = default_cache_dir();
+      const std::string real = dir.empty() ? "" : resolve_dir(dir, env.cwd);
+      if (!real.empty()) {
+        tracer::policy::FileSets all =
+            tracer::policy::to_judge_policy(p.profile, vars, options.allow_proc).files;
+        grants.readable.for_each([&](const std::string& e) { all.readable.add(e); });
+        grants.writable.for_each([&](const std::string& e) { all.writable.add(e); });
+        grants.names.for_each([&](const std::string& e) { all.names.add(e); });
+        if (!tracer::policy::may_write_in(all, real)) po.filter_cache_dir = real;
+      }
+    }
+    p.prepared = tracer::policy::PreparedProfile::prepare(p.profile, po);
+    p.files = p.prepared->files(p.prepared->vars(request), request);
+    p.spec = p.prepared->spec(request);
+  } catch (const ConfigError& e) {  // ProfileError too
+    throw profile_error(e);
   }
 
   // The files, in the order a user reads the command line's outcome: the result first.
@@ -388,52 +378,16 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
     p.trace_log = open_file("-trace-log", options.trace_log, O_WRONLY | O_CREAT | O_TRUNC);
   if (options.memfd) p.memfd = copy_to_memfd(p.program);
 
-  // The process.
-  forkexec::Runner& proc = spec.process;
-  proc.args = std::move(args);
+  // What runprog does its own way: its files (held by Prepared for the whole run; the result
+  // stream may share one, see SharedStream), -memfd, and -ml 0 as go-sandbox's runprog takes it.
+  tracer::Spec& spec = p.spec;
+  spec.io = {};
+  spec.process.files = {p.in ? p.in.get() : 0, p.out ? p.out.get() : 1, p.err ? p.err.get() : 2};
   if (p.memfd) {
-    proc.exec_fd = p.memfd.get();
-  } else if (proc.args[0] != p.program) {
-    proc.path = p.program;  // relative to the work path, whatever the child's cwd
+    spec.process.exec_fd = p.memfd.get();
+    spec.process.path.clear();
   }
-  if (p.profile.env.empty()) proc.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
-  try {
-    for (const auto& e : p.profile.env) proc.env.push_back(substitute(e, vars));
-  } catch (const ProfileError& e) {
-    throw UsageError(std::string("-type: profile ") + p.profile.path + ": " + e.what());
-  }
-  proc.files = {p.in ? p.in.get() : 0, p.out ? p.out.get() : 1, p.err ? p.err.get() : 2};
-  proc.work_dir = p.work_path;
-  // The program needs no capability: as root, runprog would otherwise hand it all of them.
-  proc.drop_caps = true;
-  rlimit::Limits rl;
-  // As in go-sandbox, a stack limit of 0 leaves the stack as inherited (a zero RLIMIT_STACK
-  // would fail the exec itself).
-  if (const double stack = std::min(options.sl, options.ml); stack > 0)
-    rl.stack_bytes = mib_to_bytes(stack);
-  rl.open_files = 256;
-  rl.disable_core = true;
-  proc.rlimits = rlimit::prepare(rl);
-
-  // Limits: the tracer adds the rlimit backstops (CPU, data, file size).
-  spec.limits.cpu = seconds_to_ns(options.tl);
-  spec.limits.wall = seconds_to_ns(options.rtl < options.tl ? options.tl + 2 : options.rtl);
-  spec.limits.memory_bytes = mib_to_bytes(options.ml);
-  spec.limits.output_bytes = mib_to_bytes(options.ol);
-  // Processes and threads alive at once: a fork bomb is a violation (RLIMIT_NPROC cannot bind
-  // root). Enough for a JVM's threads and a compiler's processes.
-  spec.limits.tasks = 256;
-  // glibc reserves each thread's stack at the stack limit's size, which RLIMIT_DATA counts: with
-  // threads allowed, the memory limit is enforced by measurement alone. So it is for -ml 0 (a zero
-  // RLIMIT_DATA would fail the exec itself; go-sandbox leaves a zero rlimit unset too).
-  spec.memory_rlimit = p.profile.memory_rlimit && !options.allow_proc && options.ml > 0;
-  spec.counting = options.count ? tracer::Counting::kAll : tracer::Counting::kNone;
-  // The filter cache, unless the program may write there: it would choose later runs' filters.
-  if (!options.no_cache) {
-    const std::string dir = default_cache_dir();
-    const std::string real = dir.empty() ? "" : resolve_dir(dir, env.cwd);
-    if (!real.empty() && !run_may_write(p.judge.files, real)) spec.filter_cache_dir = real;
-  }
+  spec.limits.memory_bytes = request.memory_bytes;
   return prep;
 }
 

@@ -1,6 +1,6 @@
-// From Options to a run: the profile loaded and substituted, paths resolved, files opened, the
-// tracer Spec and the judge policy built. Every bad input is a UsageError naming it, raised
-// before anything runs.
+// From Options to a run: the profile loaded and prepared (tracer::policy::PreparedProfile, the
+// library's judge defaults), paths resolved, files opened, the tracer Spec made. Every bad input
+// is a UsageError naming it, raised before anything runs.
 #pragma once
 
 #include <cstdio>
@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "options.h"
-#include "profile.h"
 #include "tracebox/tracer/policy/judge.h"
+#include "tracebox/tracer/policy/profile.h"
 #include "tracebox/tracer/tracer.h"
 #include "tracebox/util/unique_fd.h"
 
@@ -31,11 +31,10 @@ Environment current_environment();
 // configured install prefix's profiles, the source tree's.
 std::vector<std::string> profile_dirs(const Options& options, const Environment& env);
 
-// ${multiarch} of this build: x86_64-linux-gnu, aarch64-linux-gnu...
-const char* multiarch();
-
-// Tag of the rule that stands for -unsafe's default (EACCES) when every syscall is counted.
-inline constexpr std::uint16_t kTagUnsafe = 0x100;
+using tracer::policy::multiarch;
+using tracer::policy::Profile;
+using tracer::policy::ProfileError;
+using tracer::policy::ProfileVars;
 
 // A prepared run. Owns the files it opened; spec.process.files refers to them.
 struct Prepared {
@@ -45,8 +44,12 @@ struct Prepared {
   std::string program;       // absolute path of the executed file (the final argv[0])
   std::string program_real;  // its realpath, or `program` when it cannot be resolved
   std::vector<std::string> readable, writable;  // resolved -add-readable/-add-writable
-  tracer::policy::JudgePolicy judge;
-  tracer::Spec spec;  // ptrace runner: complete but for the observer
+  // The profile as the library prepared it (policy, filter), and this run's file sets.
+  std::shared_ptr<const tracer::policy::PreparedProfile> prepared;
+  tracer::policy::FileSets files;
+  const tracer::policy::JudgePolicy& judge() const { return *prepared->judge(); }
+  // ptrace runner: complete but for the observer (PreparedProfile::spec, with runprog's files).
+  tracer::Spec spec;
 
   UniqueFd in, out, err, memfd;
   UniqueFd trace_log;
@@ -67,12 +70,5 @@ UniqueFd sealed_copy(int src, const char* name);
 
 // A path made absolute against `base` and lexically normalised (no "." "..", "//", trailing "/").
 std::string absolute_path(const std::string& path, const std::string& base);
-
-// The Handler of a runprog run: the judge, plus -unsafe's EACCES when counting.
-class RunHandler : public tracer::policy::JudgeHandler {
- public:
-  using JudgeHandler::JudgeHandler;
-  tracer::Decision on_syscall(tracer::Context& ctx) override;
-};
 
 }  // namespace tracebox::cmd

@@ -5,18 +5,19 @@
 #include <vector>
 
 #include "options.h"
-#include "profile.h"
 #include "tracebox/tracer/policy/judge.h"
+#include "tracebox/tracer/policy/profile.h"
 
 namespace tracebox::fuzz {
 
 void profile(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
-    cmd::Profile p = cmd::parse_profile(text, "fuzz input");
-    auto judge = cmd::to_judge_policy(p, {"/work", "/work/prog", "x86_64-linux-gnu"}, true);
+    tracer::policy::Profile p = tracer::policy::parse_profile(text, "fuzz input");
+    auto judge =
+        tracer::policy::to_judge_policy(p, {"/work", "/work/prog", "x86_64-linux-gnu"}, true);
     (void)tracer::policy::make_policy(judge);
-  } catch (const cmd::ProfileError&) {
+  } catch (const tracer::policy::ProfileError&) {
   } catch (const ConfigError&) {
   }
 }

@@ -28,10 +28,10 @@
 #include <functional>
 #include <sstream>
 
-#include "profile.h"
 #include "support/support.h"
 #include "tracebox/tracer/policy/exec.h"
 #include "tracebox/tracer/policy/judge.h"
+#include "tracebox/tracer/policy/profile.h"
 
 using namespace tracebox;
 using namespace tracebox::tracer;
@@ -55,9 +55,10 @@ struct Hostile {
 
   explicit Hostile(std::vector<std::string> args, bool allow_proc = false) {
     const std::string program = real(TRACEBOX_HOSTILE);
-    cmd::Profile profile =
-        cmd::load_profile("default", {std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles"});
-    judge = cmd::to_judge_policy(profile, {work.path(), program, "x86_64-linux-gnu"}, allow_proc);
+    tracer::policy::Profile profile = tracer::policy::load_profile(
+        "default", {std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles"});
+    judge = tracer::policy::to_judge_policy(profile, {work.path(), program, "x86_64-linux-gnu"},
+                                            allow_proc);
     out.reset(::open(work.file("stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     spec.process.args = {program};
     spec.process.args.insert(spec.process.args.end(), args.begin(), args.end());

@@ -250,7 +250,11 @@ TEST_CASE("the run a command line prepares: limits, rlimits, files, environment"
   CHECK(s.process.work_dir == p->work_path);
   CHECK(rlimit::to_string(s.process.rlimits) ==
         "RLimits[Stack[8 MiB:8 MiB], OpenFile[256:256], Core[0 B:0 B]]");
-  CHECK(s.policy.default_action == seccomp::Action::kill_process());
+  REQUIRE(s.prepared_policy);  // the library's prepared profile (policy and filter)
+  CHECK(s.policy.rules.empty());
+  CHECK(s.prepared_policy->policy().default_action == seccomp::Action::kill_process());
+  CHECK(s.limits.tasks == 256);
+  CHECK(s.make_handler);
 
   // The stack is capped at the memory limit; -rtl above -tl is kept.
   auto q = prepared({"-rtl", "5", "-ml", "16", "-count"});
@@ -262,9 +266,10 @@ TEST_CASE("the run a command line prepares: limits, rlimits, files, environment"
   // -allow-proc and -ml 0 measure memory without RLIMIT_DATA; -unsafe fails unknown syscalls.
   CHECK_FALSE(prepared({"-allow-proc"})->spec.memory_rlimit);
   CHECK_FALSE(prepared({"-ml", "0"})->spec.memory_rlimit);
-  CHECK(prepared({"-unsafe"})->spec.policy.default_action == seccomp::Action::error(EACCES));
-  CHECK(prepared({"-unsafe", "-count"})->spec.policy.default_action ==
-        seccomp::Action::trace(kTagUnsafe));
+  CHECK(prepared({"-unsafe"})->spec.prepared_policy->policy().default_action ==
+        seccomp::Action::error(EACCES));
+  CHECK(prepared({"-unsafe", "-count"})->spec.prepared_policy->policy().default_action ==
+        seccomp::Action::trace(tracer::policy::kTagUnknown));
 }
 
 TEST_CASE(
@@ -276,7 +281,7 @@ TEST_CASE(
   Environment env{t.path(), "", ""};
   auto files = [&](std::vector<std::string> args) {
     args.push_back("./prog");
-    return prepare(parse_options(args), env)->judge.files;
+    return prepare(parse_options(args), env)->files;
   };
   using tracer::policy::Access;
   const auto dir = files({"-add-writable", t.file("dir")});
@@ -317,7 +322,7 @@ TEST_CASE("setup: -add-readable /proc/self is the program's own entry, another p
   // As written, not resolved in runprog (which would name runprog's own /proc/<pid>).
   auto p = prepared({"-add-readable", "/proc/self/status", "-add-readable", "/proc/self/task",
                      "-add-readable", "/proc/thread-self/comm"});
-  const auto& sets = p->judge.files;
+  const auto& sets = p->files;
   CHECK(sets.readable.entries().count("/proc/self/status") == 1);
   CHECK(sets.readable.entries().count("/proc/self/task/") == 1);  // a directory: its tree
   CHECK(sets.readable.entries().count("/proc/thread-self/comm") == 1);
@@ -335,6 +340,5 @@ TEST_CASE("setup: -add-readable /proc/self is the program's own entry, another p
   std::filesystem::create_symlink("/proc/1/status", t.file("link"));
   CHECK(error({"-add-readable", t.file("link")}) == "-add-readable: /proc/1/status" + message);
   // The rest of /proc resolves as any path.
-  CHECK(prepared({"-add-readable", "/proc/meminfo"})
-            ->judge.files.allows(Access::kRead, "/proc/meminfo"));
+  CHECK(prepared({"-add-readable", "/proc/meminfo"})->files.allows(Access::kRead, "/proc/meminfo"));
 }

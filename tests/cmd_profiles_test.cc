@@ -1,7 +1,7 @@
 // The language profiles of cmd/profiles on real programs: each one runs its language's program
 // to a normal verdict and the right output, and stops a forbidden action with a violation naming
-// the path. The runs are set up the way runprog sets them up: load_profile, the variables, the
-// profile's command before the user's, to_judge_policy, make_policy, a JudgeHandler.
+// the path. The runs are set up the way runprog sets them up: tracer::policy::PreparedProfile
+// (the profile's command before the user's, the variables, its limits and rlimits, a JudgeHandler).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "profile.h"
 #include "support/support.h"
 #include "tracebox/rlimit/rlimit.h"
 #include "tracebox/tracer/policy/judge.h"
+#include "tracebox/tracer/policy/profile.h"
 #include "tracebox/util/unique_fd.h"
 
 using namespace tracebox;
@@ -82,50 +82,24 @@ struct RunOptions {
   std::uint64_t memory_mib = 512;
 };
 
-// One run as runprog prepares it.
+// One run as runprog prepares it: through the library's PreparedProfile, as runprog does.
 Outcome run_profile(const Sandbox& box, const RunOptions& o) {
-  cmd::Profile profile = cmd::load_profile(o.profile, o.dirs);
-  cmd::ProfileVars vars{box.work, "", kMultiarch};
-  // ${program} is the file executed: the profile's command[0], else the user's program.
-  const std::string argv0 =
-      profile.command.empty() ? o.args.at(0) : cmd::substitute(profile.command[0], vars);
-  const std::string program = argv0.starts_with("/") ? argv0 : box.work + "/" + argv0;
-  std::error_code ec;
-  const fs::path real = fs::canonical(program, ec);
-  vars.program = ec ? program : real.string();
-
-  tracer::Spec spec;
-  forkexec::Runner& proc = spec.process;
-  for (const auto& c : profile.command) proc.args.push_back(cmd::substitute(c, vars));
-  proc.args.insert(proc.args.end(), o.args.begin(), o.args.end());
-  if (proc.args[0] != program) proc.path = program;
-  proc.env = profile.env.empty() ? std::vector<std::string>{"PATH=/usr/local/bin:/usr/bin:/bin"}
-                                 : profile.env;
-  proc.work_dir = box.work;
+  auto prepared = tracer::policy::PreparedProfile::load(o.profile, {}, o.dirs);
   test::write_file(box.dir.file("stdin"), o.input);
-  UniqueFd in(::open(box.dir.file("stdin").c_str(), O_RDONLY | O_CLOEXEC));
-  UniqueFd out(
-      ::open(box.dir.file("stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  UniqueFd err(
-      ::open(box.dir.file("stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  REQUIRE((in && out && err));
-  proc.files = {in.get(), out.get(), err.get()};
-  rlimit::Limits rl;
-  rl.stack_bytes = o.memory_mib << 20;
-  rl.open_files = 256;
-  proc.rlimits = rlimit::prepare(rl);
-
-  tracer::policy::JudgePolicy judge = cmd::to_judge_policy(profile, vars, false);
-  spec.policy = tracer::policy::make_policy(judge);
-  spec.limits.cpu = 5s;
-  spec.limits.wall = 20s;
-  spec.limits.memory_bytes = o.memory_mib << 20;
-  spec.memory_rlimit = profile.memory_rlimit;
-  tracer::policy::JudgeHandler handler(judge);
+  tracer::policy::RunRequest request;
+  request.work_dir = box.work;
+  request.args = o.args;
+  request.io.in = tracer::Input::file(box.dir.file("stdin"));
+  request.io.out = tracer::Output::file(box.dir.file("stdout"));
+  request.io.err = tracer::Output::file(box.dir.file("stderr"));
+  request.cpu = 5s;
+  request.wall = 20s;
+  request.memory_bytes = o.memory_mib << 20;
+  tracer::Spec spec = prepared->spec(request);
 
   Outcome outcome;
   const auto start = std::chrono::steady_clock::now();
-  outcome.result = tracer::run(std::move(spec), handler);
+  outcome.result = tracer::run(std::move(spec));
   outcome.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
   outcome.out = test::read_file(box.dir.file("stdout"));
@@ -163,15 +137,15 @@ void check_violation(const Outcome& o, const std::string& path) {
 }  // namespace
 
 TEST_CASE("the shipped profiles load and give policies that can be enforced", "[profiles]") {
-  const auto names = cmd::list_profiles({profiles_dir()});
+  const auto names = tracer::policy::list_profiles({profiles_dir()});
   for (const char* name : {"default", "python3", "java", "compiler"}) {
     INFO("profile " << name);
     CHECK(std::find(names.begin(), names.end(), name) != names.end());
-    cmd::Profile p = cmd::load_profile(name, {profiles_dir()});
+    tracer::policy::Profile p = tracer::policy::load_profile(name, {profiles_dir()});
     CHECK_FALSE(p.description.empty());
-    cmd::ProfileVars vars{"/tmp/work", "/tmp/work/prog", kMultiarch};
+    tracer::policy::ProfileVars vars{"/tmp/work", "/tmp/work/prog", kMultiarch};
     for (bool allow_proc : {false, true}) {
-      auto judge = cmd::to_judge_policy(p, vars, allow_proc);
+      auto judge = tracer::policy::to_judge_policy(p, vars, allow_proc);
       CHECK_NOTHROW(tracer::policy::make_policy(judge));
     }
   }
@@ -183,8 +157,8 @@ TEST_CASE("every syscall a shipped profile allows is in the README's table of ar
   const auto start = readme.find("### Allowed syscalls and their refused argument modes");
   REQUIRE(start != std::string::npos);
   const std::string table = readme.substr(start, readme.find("\n## ", start) - start);
-  for (const std::string& name : cmd::list_profiles({profiles_dir()})) {
-    cmd::Profile p = cmd::load_profile(name, {profiles_dir()});
+  for (const std::string& name : tracer::policy::list_profiles({profiles_dir()})) {
+    tracer::policy::Profile p = tracer::policy::load_profile(name, {profiles_dir()});
     std::vector<std::string> all = p.allow;
     all.insert(all.end(), p.allow_proc.begin(), p.allow_proc.end());
     for (const auto& [s, n] : p.count) all.push_back(s);
@@ -320,6 +294,42 @@ public class Main {
   check_violation(run_profile(box, {"java", {"Main", "shadow"}}), "/etc/shadow");
 }
 
+TEST_CASE("java: a program that fills its heap gets a memory verdict, not a runtime error",
+          "[profiles]") {
+  TB_SKIP_UNLESS(executable(kJava) && executable(kJavac), "OpenJDK 17 is not installed");
+  Sandbox box;
+  test::write_file(box.in_work("Fill.java"), R"(import java.util.*;
+
+public class Fill {
+  public static void main(String[] args) {
+    List<long[]> kept = new ArrayList<>();
+    for (;;) kept.add(new long[1 << 17]);  // 1 MiB at a time, all of it reachable
+  }
+}
+)");
+  REQUIRE(shell("cd " + box.work + " && " + kJavac + " Fill.java") == 0);
+
+  // The heap is capped at the memory limit (-Xmx${memory_mib}m): the limit is reached either way,
+  // by measurement or by the JVM's own OutOfMemoryError.
+  RunOptions capped("java", {"Fill"});
+  capped.memory_mib = 256;
+  Outcome o = run_profile(box, capped);
+  TB_SHOW(o);
+  CHECK(o.result.status == Status::kMemoryLimitExceeded);
+  CHECK(o.result.limit == tracer::LimitKind::kMemory);
+
+  // A smaller heap of the user's (a later -Xmx wins): the JVM's OutOfMemoryError ends it with
+  // exit status 3 (-XX:+ExitOnOutOfMemoryError), which "oom_exit_status" makes a memory verdict.
+  o = run_profile(box, {"java", {"-Xmx32m", "Fill"}});
+  TB_SHOW(o);
+  CHECK(o.result.status == Status::kMemoryLimitExceeded);
+  CHECK(o.result.exit_status == 3);
+  CHECK(o.result.error.find("the runtime reported running out of memory") != std::string::npos);
+  INFO("stdout:\n" << o.out);
+  CHECK((o.out + o.err).find("Terminating due to java.lang.OutOfMemoryError") != std::string::npos);
+  CHECK(o.result.memory_kib < 256 * 1024);
+}
+
 namespace {
 
 // g++ -O2 ARGS under the compiler profile, in `box`'s work directory.
@@ -390,9 +400,9 @@ TEST_CASE("a user's profile in a directory of their own needs no rebuild", "[pro
   REQUIRE(shell("gcc -O2 -o " + box.in_work("prio") + " " + box.in_work("prio.c")) == 0);
 
   const std::vector<std::string> dirs = {mine.path(), profiles_dir()};
-  const auto names = cmd::list_profiles(dirs);
+  const auto names = tracer::policy::list_profiles(dirs);
   CHECK(std::find(names.begin(), names.end(), "withprio") != names.end());
-  cmd::Profile p = cmd::load_profile("withprio", dirs);
+  tracer::policy::Profile p = tracer::policy::load_profile("withprio", dirs);
   CHECK(p.path == mine.file("withprio.json"));
 
   Outcome refused = run_profile(box, {"default", {"./prio"}});

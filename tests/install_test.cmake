@@ -7,7 +7,8 @@
 #
 # Builds the installed targets, installs the build into WORK_DIR/prefix, configures and builds
 # examples/ against that prefix with find_package(tracebox), runs grading_service on the test
-# tracee, and checks every line it prints. Any mismatch is a FATAL_ERROR (a failed test).
+# tracee (the installed default profile, owned I/O, a bound on the runs in flight), and checks
+# every line it prints. Any mismatch is a FATAL_ERROR (a failed test).
 cmake_minimum_required(VERSION 3.25)
 
 foreach(var BINARY_DIR SOURCE_DIR WORK_DIR LIBDIR TRACEE)
@@ -70,9 +71,9 @@ endforeach()
 expect_exists("${prefix}/${LIBDIR}/cmake/tracebox/traceboxConfig.cmake")
 expect_exists("${prefix}/${LIBDIR}/cmake/tracebox/traceboxConfigVersion.cmake")
 expect_exists("${prefix}/${LIBDIR}/cmake/tracebox/traceboxTargets.cmake")
+expect_exists("${prefix}/share/tracebox/profiles/default.json")  # the library's (profile.h)
 if(RUNPROG)
   expect_exists("${prefix}/bin/runprog")
-  expect_exists("${prefix}/share/tracebox/profiles")
 endif()
 
 # 3. Build examples/ against the prefix, as a separate project would. The package registries are
@@ -104,26 +105,33 @@ set(grading_service "${example_build}/grading_service")
 expect_exists("${grading_service}")
 
 # 4. Run a batch: one line per submission, in input order, with the exact verdicts.
-#    <index> <status> <time_ms> <memory_KiB> <exit_status>
+#    <index> <status> <time_ms> <memory_KiB> <exit_status> <output_bytes>
+#    The default profile is found by name in the installed profiles (the prefix's, wherever it
+#    went); stdin comes from a file ("< FILE"), stdout is captured with a maximum.
 set(cpu_ms 200)
+file(WRITE "${WORK_DIR}/input.txt" "three lines\nof\ninput\n")
 file(WRITE "${WORK_DIR}/batch.txt"
-     "# index 1..5\n"
+     "# index 1..7\n"
      "${TRACEE} exit 0\n"
      "${TRACEE} exit 3\n"
      "\n"
      "${TRACEE} segv\n"
      "${TRACEE} spin\n"
-     "${TRACEE} call getuid\n")
+     "${TRACEE} call getppid\n"
+     "${TRACEE} copy < ${WORK_DIR}/input.txt\n"
+     "${TRACEE} output-bytes 1000000\n")
 set(n "[0-9]+")
 set(expected
-    "1 normal ${n} ${n} 0"
-    "2 nonzero_exit_status ${n} ${n} 3"
-    "3 signalled ${n} ${n} 11"
-    "4 time_limit_exceeded (${n}) ${n} ${n}"
-    "5 disallowed_syscall ${n} ${n} ${n}")
+    "1 normal ${n} ${n} 0 0"
+    "2 nonzero_exit_status ${n} ${n} 3 0"
+    "3 signalled ${n} ${n} 11 0"
+    "4 time_limit_exceeded (${n}) ${n} ${n} 0"
+    "5 disallowed_syscall ${n} ${n} ${n} 0"
+    "6 normal ${n} ${n} 0 21"
+    "7 output_limit_exceeded ${n} ${n} ${n} 65536")
 
-execute_process(COMMAND "${grading_service}" --cpu-ms ${cpu_ms} --memory-mib 64
-                        --batch "${WORK_DIR}/batch.txt"
+execute_process(COMMAND "${grading_service}" --cpu-ms ${cpu_ms} --memory-mib 64 --output-kib 64
+                        --in-flight 3 --batch "${WORK_DIR}/batch.txt"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
 message(STATUS "install_test: grading_service printed:\n${out}${err}")
 if(NOT rc EQUAL 0)
@@ -148,14 +156,23 @@ foreach(i RANGE 1 ${want_count})
                         "CPU, before its ${cpu_ms} ms: '${line}'")
   endif()
 endforeach()
-if(NOT err MATCHES "submission 5: getuid is not allowed by the policy")
+if(NOT err MATCHES "submission 5: getppid is not allowed by the policy")
   message(FATAL_ERROR "install_test: the violation of submission 5 is not explained:\n${err}")
+endif()
+file(REAL_PATH "${prefix}/share/tracebox/profiles/default.json" installed_default)
+if(NOT err MATCHES "grading_service: profile default \\(([^)\n]*)\\)")
+  message(FATAL_ERROR "install_test: grading_service did not say which profile it loaded:\n${err}")
+endif()
+file(REAL_PATH "${CMAKE_MATCH_1}" loaded_default)
+if(NOT loaded_default STREQUAL installed_default)
+  message(FATAL_ERROR "install_test: the default profile came from ${CMAKE_MATCH_1}, not from the "
+                      "installed ${installed_default}")
 endif()
 
 # 5. The programs form (no arguments: the tracee exits with 100), and bad input.
 execute_process(COMMAND "${grading_service}" -- "${TRACEE}"
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
-if(NOT rc EQUAL 0 OR NOT out MATCHES "^1 nonzero_exit_status ${n} ${n} 100\n$")
+if(NOT rc EQUAL 0 OR NOT out MATCHES "^1 nonzero_exit_status ${n} ${n} 100 0\n$")
   message(FATAL_ERROR "install_test: grading_service -- tracee: exit '${rc}', printed:\n${out}\n${err}")
 endif()
 execute_process(COMMAND "${grading_service}" -- "${WORK_DIR}/no-such-program"

@@ -436,35 +436,59 @@ TEST_CASE("a run can be cancelled", "[tracer]") {
   CHECK(std::chrono::steady_clock::now() - start < 2s);
 }
 
-TEST_CASE("the tracee is placed on the tracer's CPU unless told otherwise", "[tracer]") {
+namespace {
+
+// Records, at each traced syscall, how many CPUs the calling task may run on.
+struct AffinityProbe : Handler {
+  Decision on_syscall(Context& ctx) override {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ::sched_getaffinity(ctx.pid(), sizeof set, &set);
+    counts.push_back(CPU_COUNT(&set));
+    int first = -1;
+    for (int c = 0; c < CPU_SETSIZE && first < 0; ++c)
+      if (CPU_ISSET(c, &set)) first = c;
+    firsts.push_back(first);
+    return Decision::allow();
+  }
+  std::vector<int> counts, firsts;
+};
+
+}  // namespace
+
+TEST_CASE("placement: explicit modes pin, the default pins only a lone syscall-heavy run",
+          "[tracer]") {
   TB_SKIP_UNLESS(std::thread::hardware_concurrency() > 1, "needs more than one CPU");
-  auto cpus_of = [](Placement placement) {
-    TempDir dir;
-    Job job({"call", "getuid"});
+  const int all = static_cast<int>(std::thread::hardware_concurrency());
+  auto probe = [](Placement placement, std::vector<std::string> args) {
+    Job job(std::move(args));
     job.spec.policy.trace("getuid", kTagCheck);
     job.spec.placement = placement;
-    struct Probe : Handler {
-      Decision on_syscall(Context& ctx) override {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        ::sched_getaffinity(ctx.pid(), sizeof set, &set);
-        count = CPU_COUNT(&set);
-        first = -1;
-        for (int c = 0; c < CPU_SETSIZE && first < 0; ++c)
-          if (CPU_ISSET(c, &set)) first = c;
-        return Decision::allow();
-      }
-      int count = 0;
-      int first = -1;
-    } probe;
-    Result r = tracer::run(job.spec, probe);
+    AffinityProbe p;
+    Result r = tracer::run(job.spec, p);
     CHECK(r.status == Status::kNormal);
-    return std::pair{probe.count, probe.first};
+    return p;
   };
-  CHECK(cpus_of(Placement{}).first == 1);
-  CHECK(cpus_of(Placement{Placement::Mode::kCpu, 1}) == std::pair{1, 1});
-  CHECK(cpus_of(Placement{Placement::Mode::kNone, -1}).first ==
-        static_cast<int>(std::thread::hardware_concurrency()));
+  SECTION("explicit CPU, tracer's CPU, none") {
+    auto cpu1 = probe(Placement{Placement::Mode::kCpu, 1}, {"call", "getuid"});
+    CHECK(cpu1.counts == std::vector<int>{1});
+    CHECK(cpu1.firsts == std::vector<int>{1});
+    CHECK(probe(Placement{Placement::Mode::kTracerCpu, -1}, {"call", "getuid"}).counts ==
+          std::vector<int>{1});
+    CHECK(probe(Placement{Placement::Mode::kNone, -1}, {"call", "getuid"}).counts ==
+          std::vector<int>{all});
+  }
+  SECTION("by default a short run is not pinned") {
+    CHECK(probe(Placement{}, {"call", "getuid"}).counts == std::vector<int>{all});
+  }
+  SECTION("by default a lone syscall-heavy run is pinned after a tick, and unpinned by a fork") {
+    auto p = probe(Placement{}, {"calls-then-fork", "getuid", "5000"});
+    REQUIRE(p.counts.size() == 5002);
+    CHECK(p.counts.front() == all);   // before the first tick
+    CHECK(p.counts.at(4999) == 1);    // a syscall-heavy lone run: co-located
+    CHECK(p.counts.at(5000) == all);  // the child after the fork: every CPU again
+    CHECK(p.counts.at(5001) == all);  // and its parent
+  }
 }
 
 namespace {

@@ -388,6 +388,17 @@ void NamespaceInit::terminate(rusage* usage) noexcept {
   pid_ = -1;
 }
 
+void NamespaceInit::abandon() noexcept {
+  if (pid_ <= 0) return;
+  kill();
+  // The stack stays mapped (64 KiB, never reused): until the kernel takes the SIGKILL, a task
+  // running on another CPU could still write to it.
+  stack_ = nullptr;
+  reaped_ = true;
+  pidfd_.reset();
+  pid_ = -1;
+}
+
 Child& Child::operator=(Child&& other) noexcept {
   if (this != &other) {
     terminate();

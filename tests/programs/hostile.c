@@ -682,12 +682,23 @@ int main(int argc, char** argv) {
   // child holding a shared mapping) touches MIB MiB and stays; we sleep MS ms and exit 0.
   if (strcmp(mode, "leave-memory") == 0 && argc > 4) {
     const char* how = strcmp(arg, "shared") == 0 ? "child" : arg;
+    // The MS ms count from when the memory is held (a busy machine may be slow to fault it in).
+    int held[2];
+    if (pipe(held) != 0) result("pipe", -1);
     int in_child = detached(how);
     if (in_child == 1) {
       hold_memory(atol(argv[3]), strcmp(arg, "shared") == 0);
-      for (;;) pause();
+      if (write(held[1], "h", 1) != 1) _exit(4);
+      // Blocks for good in a syscall every profile allows (pause is not one: under the ns
+      // runner it would be a SIGSYS death, which frees the memory).
+      int never[2];
+      if (pipe(never) != 0) _exit(5);
+      for (;;) read(never[0], &never[1], sizeof never[1]);
     }
     if (in_child < 0) result("fork", -1);
+    close(held[1]);
+    char c;
+    if (read(held[0], &c, 1) != 1) say("the holder died");
     sleep_ms(atol(argv[4]));
     say("left");
     return 0;

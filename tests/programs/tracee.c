@@ -314,6 +314,36 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  // output-bytes N [blocked]: write N bytes ('x') to stdout, 4 KiB at a time. With "blocked",
+  // SIGXFSZ is blocked and a refused write (EFBIG) ignored: it exits 0 whatever the limit.
+  if (strcmp(mode, "output-bytes") == 0) {
+    const int blocked = argc > 3 && strcmp(argv[3], "blocked") == 0;
+    if (blocked) {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGXFSZ);
+      sigprocmask(SIG_BLOCK, &set, NULL);
+    }
+    static char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    for (long left = atol(arg); left > 0; left -= (long)sizeof buf) {
+      const size_t n = left < (long)sizeof buf ? (size_t)left : sizeof buf;
+      if (write(1, buf, n) < 0 && !blocked) return 1;
+    }
+    return 0;
+  }
+  // copy: stdin to stdout, then "<bytes> bytes" to stderr.
+  if (strcmp(mode, "copy") == 0) {
+    char buf[4096];
+    long total = 0;
+    ssize_t n;
+    while ((n = read(0, buf, sizeof buf)) > 0) {
+      if (write(1, buf, (size_t)n) != n) return 1;
+      total += n;
+    }
+    dprintf(2, "%ld bytes\n", total);
+    return n < 0 ? 1 : 0;
+  }
   // race-open ALLOWED SECRET SECONDS [shared]
   if (strcmp(mode, "race-open") == 0 && argc > 4)
     return race_open(argv[2], argv[3], atol(argv[4]), argc > 5);
@@ -350,6 +380,18 @@ int main(int argc, char** argv) {
   // calls NAME N: the syscall N times, one result line each.
   if (strcmp(mode, "calls") == 0 && argc > 3) {
     for (int i = 0; i < atoi(argv[3]); ++i) report(call(arg));
+    return 0;
+  }
+  // calls-then-fork NAME N: N calls, then a child makes one more (and the parent one after it).
+  if (strcmp(mode, "calls-then-fork") == 0 && argc > 3) {
+    for (int i = 0; i < atoi(argv[3]); ++i) call(arg);
+    pid_t child = fork();
+    if (child == 0) {
+      call(arg);
+      _exit(0);
+    }
+    waitpid(child, NULL, 0);
+    call(arg);
     return 0;
   }
   if (strcmp(mode, "segv") == 0) {

@@ -62,6 +62,17 @@ std::optional<std::uint64_t> data_bytes(pid_t tid) {
   return static_cast<std::uint64_t>(v[5]) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
+int last_cpu(pid_t tid) {
+  char buf[1024];
+  if (read_proc(tid, "stat", buf, sizeof buf) < 0) return -1;
+  const char* p = std::strrchr(buf, ')');  // the command name may contain anything
+  if (p == nullptr) return -1;
+  // Field 3 (state) follows ") "; the CPU is field 39.
+  for (int field = 2; field < 39 && p != nullptr; ++field) p = std::strchr(p + 1, ' ');
+  if (p == nullptr) return -1;
+  return static_cast<int>(std::strtol(p + 1, nullptr, 10));
+}
+
 bool sleeping(pid_t tid) {
   char buf[512];
   if (read_proc(tid, "stat", buf, sizeof buf) < 0) return false;

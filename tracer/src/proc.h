@@ -26,6 +26,9 @@ std::optional<std::uint64_t> data_bytes(pid_t tid);
 // in bytes, or nullopt.
 std::optional<std::uint64_t> stack_overflow(pid_t tid, std::uint64_t addr);
 
+// The CPU task `tid` last ran on (field 39 of /proc/<tid>/stat), or -1.
+int last_cpu(pid_t tid);
+
 // Whether task `tid` is in an interruptible sleep (state S in /proc/<tid>/stat).
 bool sleeping(pid_t tid);
 

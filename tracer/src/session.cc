@@ -29,8 +29,11 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "context_info.h"
+#include "filter.h"
+#include "io.h"
 #include "namespaces.h"
 #include "proc.h"
 #include "tracee.h"
@@ -52,19 +55,13 @@ constexpr auto kBlockedCheck = std::chrono::milliseconds(50);
 constexpr auto kFreezeTimeout = std::chrono::seconds(2);
 // How long a killed run's tasks may take to report their end before the run ends without them.
 constexpr auto kKillTimeout = std::chrono::seconds(5);
+// Placement::Mode::kAuto: the traced stops per tick from which a lone run is co-located with its
+// tracer (a cross-CPU stop costs ~40 us more than one on a shared CPU: 20 of them, 8% of a tick).
+constexpr std::uint64_t kAutoStops = 20;
 // How long setting a run up (clone to first exec) may take before it is a runner error.
 constexpr auto kSetupTimeout = std::chrono::seconds(30);
 // A gap between ticks past which a limit found exceeded is reported as enforced late.
 constexpr auto kLateTick = std::chrono::milliseconds(100);
-// mmap requests at least this large are checked against RLIMIT_DATA (malloc's fallback after a
-// refused brk asks for at least 1 MiB, so refused growth is seen too).
-constexpr std::uint64_t kLargeMapping = 1 << 20;
-
-// Tags of the tracer's own rules (below the seccomp library's reserved ones).
-constexpr std::uint16_t kTagCountAllow = 0xfe01;
-constexpr std::uint16_t kTagCountErrno = 0xfe02;
-constexpr std::uint16_t kTagMemory = 0xfe03;
-constexpr std::uint16_t kTagStack = 0xfe04;
 
 std::atomic<int> g_wakeup_signal{0};
 // Counts wakeup signals (ticks and wakes). wait4 returns EINTR only when no tracee event was
@@ -101,13 +98,6 @@ void install_wakeup_handler() {
   }
 }
 
-void set_wakeup_blocked(bool blocked) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, wakeup_signal());
-  ::pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
-}
-
 pid_t gettid_now() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
 std::int64_t to_us(Clock::duration d) {
@@ -117,55 +107,6 @@ std::int64_t to_us(Clock::duration d) {
 bool sets(const std::vector<rlimit::RLimit>& limits, int resource) {
   return std::any_of(limits.begin(), limits.end(),
                      [&](const rlimit::RLimit& l) { return l.resource == resource; });
-}
-
-// The filter of a run: the user policy, the tracer's own rules, the fail-closed defaults.
-std::shared_ptr<const seccomp::Program> build_program(const Spec& spec, Run& run) {
-  seccomp::Builder b;
-  b.for_tracer(true);
-  b.allow_new_namespaces(spec.policy.allow_new_namespaces);
-  b.enforce_compat_abis(spec.policy.enforce_compat_abis);
-  b.cache_dir(spec.filter_cache_dir);
-  seccomp::Action def = spec.policy.default_action;
-  if (spec.counting == Counting::kAll && def.kind == seccomp::Action::Kind::kAllow)
-    def = seccomp::Action::trace(kTagCountAllow);
-  b.default_action(def);
-  const bool check_allocations = run.data_limit != 0;
-  run.clone_allowed = false;
-  for (const Rule& rule : spec.policy.rules) {
-    seccomp::Action action = rule.action;
-    if (rule.syscall == "clone" && (action.kind == seccomp::Action::Kind::kAllow ||
-                                    action.kind == seccomp::Action::Kind::kTrace))
-      run.clone_allowed = spec.trace_fork;
-    if (!spec.trace_fork && (rule.syscall == "fork" || rule.syscall == "vfork" ||
-                             rule.syscall == "clone" || rule.syscall == "clone3")) {
-      action = seccomp::Action::kill_process();
-    }
-    if (spec.counting == Counting::kAll) {
-      if (action.kind == seccomp::Action::Kind::kAllow) {
-        action = seccomp::Action::trace(kTagCountAllow);
-      } else if (action.kind == seccomp::Action::Kind::kErrno) {
-        run.errno_rules[rule.syscall] = action.data;
-        action = seccomp::Action::trace(kTagCountErrno);
-      }
-    }
-    if (check_allocations && rule.syscall == "mmap" && rule.conditions.empty() &&
-        action.kind == seccomp::Action::Kind::kAllow) {
-      // Large writable mappings are traced, to see an allocation the memory limit refuses; so
-      // are thread stacks (MAP_STACK), which RLIMIT_DATA counts once made writable, at their
-      // full reserved size (glibc reserves the stack limit's size for each).
-      using C = seccomp::ArgCondition;
-      const C not_stack = C::masked_eq(3, MAP_STACK, 0);
-      b.add("mmap", action, {C::lt(1, kLargeMapping), not_stack});
-      b.add("mmap", action, {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, 0), not_stack});
-      b.add("mmap", seccomp::Action::trace(kTagMemory),
-            {C::ge(1, kLargeMapping), C::masked_eq(2, PROT_WRITE, PROT_WRITE), not_stack});
-      b.add("mmap", seccomp::Action::trace(kTagStack), {C::masked_eq(3, MAP_STACK, MAP_STACK)});
-      continue;
-    }
-    b.add(rule.syscall, action, rule.conditions);
-  }
-  return std::make_shared<const seccomp::Program>(b.build());
 }
 
 // How to allow `syscall`: the policy's hint for it, else its unknown_hint with "{}" replaced.
@@ -218,24 +159,32 @@ Session::Session(asio::execution_context& ctx)
   reap_orphans_ = ::getpid() == 1 || subreaper != 0;
 }
 
-Session::~Session() {
-  if (timer_) ::timer_delete(*timer_);
-}
+Session::~Session() { shutdown(); }
 
 void Session::shutdown() {
-  // The io_context is going away: every run ends here, its completion called now (posting it
-  // would be in vain).
-  std::lock_guard lock(mu_);
-  end_everything("the io_context was destroyed with the run in flight", true);
-  orphan_inits_.clear();
-  unpin_tracer();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake();
+  if (thread_.joinable()) thread_.join();
+  // What the io_context will never run now: called here, in order.
+  std::deque<std::pair<std::function<void(Result)>, Result>> left;
+  {
+    std::lock_guard lock(mu_);
+    left = std::move(undelivered_);
+    undelivered_.clear();
+  }
+  for (auto& [completion, result] : left)
+    if (completion) completion(std::move(result));
 }
 
 void Session::configure(const SessionOptions& options) {
-  std::lock_guard lock(mu_);
-  max_in_flight_ = options.max_in_flight;
-  tracer_nice_ = options.tracer_nice;
-  admit();
+  {
+    std::lock_guard lock(mu_);
+    options_ = options;
+  }
+  wake();
 }
 
 Metrics Session::metrics() const {
@@ -252,80 +201,143 @@ Metrics Session::metrics() const {
 
 void Session::submit(std::shared_ptr<RunHandle::State> handle, Spec spec,
                      std::shared_ptr<Handler> handler, std::function<void(Result)> completion) {
-  std::lock_guard lock(mu_);
-  if (!on_tracer_thread("starting a run")) {
-    // Every run in flight has ended; this thread traces from now on.
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      Result res;
+      res.error = "the io_context is being destroyed";
+      undelivered_.emplace_back(std::move(completion), std::move(res));
+      return;
+    }
+    queue_.push_back(Pending{std::move(handle), std::move(spec), std::move(handler),
+                             std::move(completion), Clock::now()});
+    ++counters_.queued;
+    ensure_thread();
   }
-  queue_.push_back(Pending{std::move(handle), std::move(spec), std::move(handler),
-                           std::move(completion), Clock::now()});
-  ++counters_.queued;
-  admit();
+  wake();
+}
+
+void Session::deliver(std::function<void(Result)> completion, Result result) {
+  ++counters_.completed;
+  {
+    std::lock_guard lock(mu_);
+    undelivered_.emplace_back(std::move(completion), std::move(result));
+  }
+  // One handler per completion, each taking the oldest: whatever the io_context never runs is
+  // still there for shutdown().
+  asio::post(io_, [this] {
+    std::pair<std::function<void(Result)>, Result> next;
+    {
+      std::lock_guard lock(mu_);
+      if (undelivered_.empty()) return;
+      next = std::move(undelivered_.front());
+      undelivered_.pop_front();
+    }
+    if (next.first) next.first(std::move(next.second));
+  });
+}
+
+void Session::wake() {
+  {
+    std::lock_guard lock(mu_);
+    idle_.notify_all();
+  }
+  const pid_t tid = tracer_tid_.load();
+  if (tid != 0) ::syscall(SYS_tgkill, ::getpid(), tid, wakeup_signal());
+}
+
+void Session::ensure_thread() {
+  if (thread_.joinable()) return;
+  install_wakeup_handler();
+  // Every signal but the wakeup one blocked in the thread (it is no place for the host's
+  // handlers), from its first instruction on.
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);
+  thread_ = std::thread([this] { thread_main(); });
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void Session::admit() {
-  admit_pending_ = false;
-  std::size_t limit = max_in_flight_;
-  if (limit == 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
-    limit = std::max<std::size_t>(2, 2 * static_cast<std::size_t>(cpus));
-  }
-  while (!queue_.empty() && runs_.size() < limit) {
-    Pending p = std::move(queue_.front());
-    queue_.pop_front();
+  for (;;) {
+    Pending p;
+    {
+      std::lock_guard lock(mu_);
+      std::size_t limit = options_.max_in_flight;
+      if (limit == 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        const int cpus = ::sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+        limit = std::max<std::size_t>(2, 2 * static_cast<std::size_t>(cpus));
+      }
+      if (queue_.empty() || runs_.size() >= limit) return;
+      p = std::move(queue_.front());
+      queue_.pop_front();
+    }
     --counters_.queued;
     start(std::move(p));
   }
 }
 
-bool Session::on_tracer_thread(const char* what) {
-  const pid_t self = gettid_now();
-  if (runs_.empty() && tasks_.empty()) {
-    if (tracer_tid_ != self) {
-      // Nothing in flight: this thread traces from now on. The tick timer signals one thread.
-      tracer_tid_ = self;
-      if (timer_) ::timer_delete(*timer_);
-      timer_.reset();
+void Session::check_cancelled() {
+  for (auto& run : runs_) {
+    if (run->handle->cancelled && !run->killing) {
+      record(*run, Status::kRunnerError, LimitKind::kNone, "cancelled");
+      kill_run(*run);
     }
-    return true;
   }
-  if (self == tracer_tid_) return true;
-  end_everything(fmt::format("the io_context was run by another thread ({}) than the one tracing "
-                             "its runs: ptrace ties a tracee to the thread that attached it",
-                             what),
-                 false);
-  tracer_tid_ = self;
-  if (timer_) ::timer_delete(*timer_);
-  timer_.reset();
-  return false;
+  std::vector<Pending> cancelled;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->handle->cancelled) {
+        cancelled.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& p : cancelled) {
+    --counters_.queued;
+    Result res;
+    res.status = Status::kRunnerError;
+    res.error = "cancelled";
+    res.queue_time = std::chrono::microseconds(to_us(Clock::now() - p.queued_at));
+    deliver(std::move(p.completion), std::move(res));
+  }
 }
 
-void Session::end_everything(const std::string& why, bool now) {
+void Session::end_everything(const std::string& why) {
   for (auto& [tid, task] : tasks_) ::kill(task.tgid, SIGKILL);
   for (auto& run : runs_) run->child.kill();
-  // The tracees first: a namespace's init, once killed, waits in the kernel until every traced
-  // process of its namespace has been waited for by its tracer. Without __WNOTHREAD a wait sees
-  // the tracees of every thread of ours, so this works from any thread.
+  // A killed tracee still stops at its exit event, where its tracer (this thread) continues it
+  // into its death; then it is reaped. The tracees first: a namespace's init, once killed, waits
+  // in the kernel until every traced process of its namespace has been waited for by its tracer.
+  const auto deadline = Clock::now() + kKillTimeout;
   for (bool inits : {false, true}) {
     for (auto& [tid, task] : tasks_) {
       if (task.init != inits) continue;
-      int status;
-      while (::waitpid(tid, &status, __WALL) < 0 && errno == EINTR) {
+      for (;;) {
+        int status;
+        const pid_t r = ::waitpid(tid, &status, __WALL | WNOHANG);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 || (r == tid && !WIFSTOPPED(status))) {  // gone, or reaped now
+          if (task.init && task.run != nullptr) task.run->child.init().reaped();
+          break;
+        }
+        if (r == tid) {
+          ::ptrace(PTRACE_CONT, tid, 0, 0);
+          continue;
+        }
+        if (Clock::now() >= deadline) break;  // left to die on its own
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
-      if (task.init && task.run != nullptr) task.run->child.init().reaped();
     }
   }
+  for (auto& [tid, task] : tasks_)
+    if (task.init && task.run != nullptr) task.run->child.init().abandon();
   tasks_.clear();
-  auto complete = [&](std::function<void(Result)>& completion, Result r) {
-    if (!completion) return;
-    if (now) {
-      completion(std::move(r));
-    } else {
-      asio::post(io_,
-                 [c = std::move(completion), res = std::move(r)]() mutable { c(std::move(res)); });
-    }
-  };
   std::vector<std::unique_ptr<Run>> runs = std::move(runs_);
   runs_.clear();
   for (auto& run : runs) {
@@ -337,19 +349,21 @@ void Session::end_everything(const std::string& why, bool now) {
     if (run->exec_seen)
       res.wall_time = std::chrono::microseconds(to_us(Clock::now() - run->exec_time));
     --counters_.in_flight;
-    ++counters_.completed;
-    complete(run->completion, std::move(res));
+    deliver(std::move(run->completion), std::move(res));
   }
-  std::deque<Pending> queue = std::move(queue_);
-  queue_.clear();
+  std::deque<Pending> queue;
+  {
+    std::lock_guard lock(mu_);
+    queue = std::move(queue_);
+    queue_.clear();
+  }
   for (auto& p : queue) {
     Result res;
     res.status = Status::kRunnerError;
     res.error = why;
     res.queue_time = std::chrono::microseconds(to_us(Clock::now() - p.queued_at));
     --counters_.queued;
-    ++counters_.completed;
-    complete(p.completion, std::move(res));
+    deliver(std::move(p.completion), std::move(res));
   }
 }
 
@@ -371,10 +385,7 @@ void Session::start(Pending p) {
   auto fail = [&](Result result) {
     result.setup_time = std::chrono::microseconds(to_us(Clock::now() - r.start));
     result.queue_time = r.queue_time;
-    ++counters_.completed;
-    asio::post(io_, [c = std::move(r.completion), res = std::move(result)]() mutable {
-      if (c) c(std::move(res));
-    });
+    deliver(std::move(r.completion), std::move(result));
   };
   auto runner_error = [&](std::string why) {
     Result res;
@@ -389,6 +400,13 @@ void Session::start(Pending p) {
     const Spec& s = r.spec;
     forkexec::Runner runner = s.process;
     runner.exit_signal = 0;  // see the top comment: waits with __WCLONE see only our children
+    // The streams of Spec::io, held until the run's Result is made (which gets what they caught).
+    if (auto io = OpenIo::open(s.io, runner, s.limits.output_bytes)) {
+      r.completion = [io, c = std::move(r.completion)](Result res) {
+        io->collect(res);
+        if (c) c(std::move(res));
+      };
+    }
     // Attach with PTRACE_SEIZE while the child waits at its sync point, before it loads its
     // filter and execs: every option is set at once (no window), and PTRACE_INTERRUPT works.
     runner.ptrace = false;
@@ -425,14 +443,13 @@ void Session::start(Pending p) {
     for (const auto& l : runner.rlimits)
       if (l.resource == RLIMIT_DATA && l.cur != RLIM_INFINITY) r.data_limit = l.cur;
 
-    runner.seccomp = build_program(s, r);
+    const auto filter = filter_for(s, r.data_limit != 0);
+    runner.seccomp = filter->program;
+    r.clone_allowed = filter->clone_allowed;
+    r.errno_rules = filter->errno_rules;
 
     // The program runs at the priority the thread had before it became a tracer.
-    if (!runner.nice) {
-      errno = 0;
-      const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
-      if (saved_nice_ || errno == 0) runner.nice = saved_nice_.value_or(current);
-    }
+    if (!runner.nice && own_nice_) runner.nice = *own_nice_;
 
     // The layers under the tracer's checks, where the tracer may set them up.
     const Isolation& iso = s.isolation;
@@ -452,6 +469,8 @@ void Session::start(Pending p) {
       if (exec_file) runner.exec_fd = exec_file.get();
     }
 
+    // A second run in the session: a co-located lone run would share its tracer's CPU.
+    for (auto& other : runs_) auto_unpin(*other);
     int cpu = -1;
     if (s.placement.mode == Placement::Mode::kCpu) cpu = s.placement.cpu;
     if (s.placement.mode == Placement::Mode::kTracerCpu) cpu = ::sched_getcpu();
@@ -489,78 +508,66 @@ void Session::start(Pending p) {
   }
   runs_.push_back(std::move(run));
   ++counters_.in_flight;
-  ensure_pump();
 }
 
-void Session::cancel(const RunHandle::State* handle) {
-  std::lock_guard lock(mu_);
-  for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-    if (it->handle.get() != handle) continue;
-    Result res;
-    res.status = Status::kRunnerError;
-    res.error = "cancelled";
-    res.queue_time = std::chrono::microseconds(to_us(Clock::now() - it->queued_at));
-    --counters_.queued;
-    ++counters_.completed;
-    asio::post(io_, [c = std::move(it->completion), r = std::move(res)]() mutable {
-      if (c) c(std::move(r));
-    });
-    queue_.erase(it);
-    return;
-  }
-  for (auto& run : runs_) {
-    if (run->handle.get() == handle && !run->killing) {
-      record(*run, Status::kRunnerError, LimitKind::kNone, "cancelled");
-      kill_run(*run);
-    }
-  }
-}
-
-void Session::wake() {
-  pid_t tid = tracer_tid_.load();
-  if (tid != 0) ::syscall(SYS_tgkill, ::getpid(), tid, wakeup_signal());
-}
-
-void Session::ensure_pump() {
-  if (pumping_) return;
-  pumping_ = true;
-  last_tick_ = Clock::now();
-  if (tracer_nice_ != 0 && !saved_nice_) {
-    // A thread's nice value: setpriority on its tid (Linux threads have their own).
-    errno = 0;
-    const int old = ::getpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()));
-    if (errno == 0 && old != tracer_nice_ &&
-        ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), tracer_nice_) == 0)
-      saved_nice_ = old;
-  }
-  if (!timer_) {
-    sigevent sev{};
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = wakeup_signal();
-    sev._sigev_un._tid = gettid_now();
-    timer_t t;
-    if (::timer_create(CLOCK_MONOTONIC, &sev, &t) != 0) throw SystemError(errno, "timer_create");
-    timer_ = t;
-  }
-  itimerspec spec{};
-  spec.it_interval.tv_nsec = std::chrono::nanoseconds(kTick).count();
-  spec.it_value = spec.it_interval;
-  ::timer_settime(*timer_, 0, &spec, nullptr);
-  asio::post(io_, [this] { pump(); });
-}
-
-void Session::pump() {
-  std::lock_guard lock(mu_);
-  if (!on_tracer_thread("serving its runs' stops")) {
-    pumping_ = false;
-    return;
-  }
-  timespec cpu_before{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_before);
-  set_wakeup_blocked(false);
+void Session::thread_main() {
+  tracer_tid_ = gettid_now();
+  sigset_t wakeup;
+  sigemptyset(&wakeup);
+  sigaddset(&wakeup, wakeup_signal());
+  ::pthread_sigmask(SIG_UNBLOCK, &wakeup, nullptr);
+  // Its nice value: raised (when the thread may) so that the programs it traces, or other work
+  // on the machine, cannot starve it; its programs get the one it had (Runner::nice).
+  errno = 0;
+  const int own = ::getpriority(PRIO_PROCESS, 0);
+  if (errno == 0) own_nice_ = own;
   for (;;) {
-    if (admit_pending_) admit();
-    if (tasks_.empty() && runs_.empty()) break;
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) break;
+      if (runs_.empty() && tasks_.empty() && queue_.empty()) {
+        // Nothing to trace: no timer, no pinning, until a run or the end comes.
+        if (ticking_) {
+          itimerspec off{};
+          ::timer_settime(*timer_, 0, &off, nullptr);
+          ticking_ = false;
+        }
+        lock.unlock();
+        unpin_tracer();
+        if (own_nice_) ::setpriority(PRIO_PROCESS, 0, *own_nice_);
+        lock.lock();
+        idle_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+      }
+      const int nice = options_.tracer_nice;
+      lock.unlock();
+      if (nice != 0 && own_nice_ && *own_nice_ != nice) ::setpriority(PRIO_PROCESS, 0, nice);
+    }
+    if (!ticking_) {
+      if (!timer_) {
+        sigevent sev{};
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = wakeup_signal();
+        sev._sigev_un._tid = tracer_tid_;
+        timer_t t;
+        if (::timer_create(CLOCK_MONOTONIC, &sev, &t) == 0) timer_ = t;
+      }
+      if (timer_) {
+        itimerspec spec{};
+        spec.it_interval.tv_nsec = std::chrono::nanoseconds(kTick).count();
+        spec.it_value = spec.it_interval;
+        ::timer_settime(*timer_, 0, &spec, nullptr);
+        ticking_ = true;
+        last_tick_ = Clock::now();
+      }
+    }
+    try {
+      check_cancelled();
+      admit();
+    } catch (const std::exception& e) {
+      fail_all(std::string("tracer error: ") + e.what());
+    }
+    if (tasks_.empty() && runs_.empty()) continue;
     int status = 0;
     pid_t pid = ::wait4(-1, &status, __WCLONE | __WNOTHREAD, nullptr);
     if (pid > 0) {
@@ -582,16 +589,16 @@ void Session::pump() {
     }
     if (pid > 0 || errno == EINTR) {
       seen_signals_ = g_wakeups.load(std::memory_order_relaxed);
-      // A tick or a wake: check the limits, then let the io_context's other handlers run.
+      // A tick, a CPU timer, or a wake: the limits, the cancellations, the queue.
       try {
         on_tick();
       } catch (const std::exception& e) {
         fail_all(std::string("tracer error: ") + e.what());
       }
-      if (admit_pending_) admit();
-      set_wakeup_blocked(true);
-      asio::post(io_, [this] { pump(); });
-      break;
+      timespec cpu{};
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+      counters_.tracer_cpu_ns = cpu.tv_sec * 1'000'000'000LL + cpu.tv_nsec;
+      continue;
     }
     // ECHILD: nothing of ours is left to wait for, yet runs remain.
     fail_all("lost track of the run's processes");
@@ -602,22 +609,14 @@ void Session::pump() {
       run->live_tasks = 0;
     }
     while (!runs_.empty()) maybe_finish(*runs_.front());
-    break;
   }
-  timespec cpu_after{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_after);
-  counters_.tracer_cpu_ns += (cpu_after.tv_sec - cpu_before.tv_sec) * 1'000'000'000LL +
-                             (cpu_after.tv_nsec - cpu_before.tv_nsec);
-  if (!tasks_.empty() || !runs_.empty()) return;  // the next pump is posted
-  set_wakeup_blocked(true);
-  itimerspec off{};
-  if (timer_) ::timer_settime(*timer_, 0, &off, nullptr);
-  pumping_ = false;
-  unpin_tracer();
-  if (saved_nice_) {
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(gettid_now()), *saved_nice_);
-    saved_nice_.reset();
-  }
+  // The end: every run killed, reaped, completed with a runner error.
+  end_everything("the io_context was destroyed with the run in flight");
+  orphan_inits_.clear();
+  if (timer_) ::timer_delete(*timer_);
+  timer_.reset();
+  unpin_tracer(true);
+  tracer_tid_ = 0;
 }
 
 void Session::serve(std::vector<std::pair<pid_t, int>>& batch) {
@@ -819,6 +818,13 @@ void Session::on_exit(Task& task, int status) {
              std::string("handler threw in on_exit: ") + e.what());
       kill_run(*run);
     }
+    if (reap_orphans_ && !run->pid_ns && tgid != run->main_pid) {
+      // An orphan of the run whose new parent is this process (PID 1, or a subreaper): our
+      // wait as its tracer handed its zombie to us as its parent, and the pump's waits (for
+      // clone children) would never take it.
+      siginfo_t info{};
+      ::waitid(P_PID, static_cast<id_t>(tgid), &info, WEXITED | WNOHANG | __WALL);
+    }
     if (tgid == run->main_pid) {
       run->main_reaped = true;
       Result& res = run->result;
@@ -971,6 +977,8 @@ void Session::on_event(Task& task, int event) {
         thread = event == PTRACE_EVENT_CLONE && ::syscall(SYS_tgkill, tgid, other, 0) == 0;
         add_task(other, thread ? tgid : other, run);
       }
+      // More than one task: the run may use every CPU again (the child inherited the pinning).
+      auto_unpin(*run);
       if (run->spec.limits.tasks && run->live_tasks > *run->spec.limits.tasks && !run->killing) {
         const char* call = event == PTRACE_EVENT_VFORK  ? "vfork"
                            : event == PTRACE_EVENT_FORK ? "fork"
@@ -1084,7 +1092,7 @@ void Session::on_seccomp(Task& task) {
   switch (tag) {
     case seccomp::kTagDefault: {
       const std::string name = display();
-      const std::string hint = hint_for(run.spec.policy, name);
+      const std::string hint = hint_for(policy_of(run.spec), name);
       d = Decision::kill(
           fmt::format("{} is not allowed by the policy{}{}", name, hint.empty() ? "" : "; ", hint));
       break;
@@ -1319,7 +1327,10 @@ void Session::on_tick() {
       kill_run(run);
       continue;
     }
-    if (!lim.cpu && !lim.memory_bytes) continue;
+    if (!lim.cpu && !lim.memory_bytes) {
+      auto_place(run);
+      continue;
+    }
     sample(run, lim.memory_bytes.has_value());
     std::int64_t cpu = 0;
     for (auto& [tgid, p] : run.processes) cpu += p.cpu_ns;
@@ -1332,6 +1343,7 @@ void Session::on_tick() {
     } else if (lim.cpu) {
       arm_cpu_timers(run, cpu);
     }
+    if (!run.killing) auto_place(run);
   }
   for (Run* run : abandoned) abandon(*run);
   last_tick_ = now;
@@ -1454,7 +1466,7 @@ void Session::maybe_finish(Run& run) {
     res.limit = LimitKind::kCpu;
     res.error = "CPU time limit";
   } else if (ended_by_program && res.status != Status::kNormal && run.thread_refused != 0) {
-    const std::string hint = hint_for(run.spec.policy, "clone");
+    const std::string hint = hint_for(policy_of(run.spec), "clone");
     res.status = Status::kDisallowedSyscall;
     res.limit = LimitKind::kNone;
     res.error = fmt::format(
@@ -1477,14 +1489,11 @@ void Session::maybe_finish(Run& run) {
                     ? "memory limit"
                     : "memory limit (an allocation was refused, then the program failed)";
   }
-  asio::post(io_, [c = std::move(run.completion), r = std::move(res)]() mutable {
-    if (c) c(std::move(r));
-  });
   for (auto& [tgid, p] : run.processes) drop_cpu_timer(p);
+  auto completion = std::move(run.completion);
   std::erase_if(runs_, [&](const std::unique_ptr<Run>& p) { return p.get() == &run; });
   --counters_.in_flight;
-  ++counters_.completed;
-  admit_pending_ = true;
+  deliver(std::move(completion), std::move(res));
 }
 
 void Session::fail_all(const std::string& why) {
@@ -1526,11 +1535,44 @@ void Session::pin_tracer(int cpu) {
   pinned_ = true;
 }
 
-void Session::unpin_tracer() {
-  if (!pinned_ || !runs_.empty()) return;
+void Session::unpin_tracer(bool now) {
+  if (!pinned_ || (!now && !runs_.empty())) return;
   ::sched_setaffinity(0, saved_affinity_.size(),
                       reinterpret_cast<const cpu_set_t*>(saved_affinity_.data()));
   pinned_ = false;
+}
+
+void Session::auto_place(Run& run) {
+  const std::uint64_t stops = run.result.stops - run.stops_at_tick;
+  run.stops_at_tick = run.result.stops;
+  if (run.spec.placement.mode != Placement::Mode::kAuto || run.auto_pinned || runs_.size() != 1 ||
+      run.live_tasks != 1 || !run.exec_seen || stops < kAutoStops)
+    return;
+  // Where the scheduler runs it now: chosen against the machine's load, and apart from other
+  // runs' tracees (two runs started together each keep their own CPU).
+  const int cpu = proc::last_cpu(run.main_pid);
+  if (cpu < 0) return;
+  pin_tracer(cpu);
+  if (!pinned_) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  for (auto& [tid, t] : tasks_)
+    if (t.run == &run && !t.init) ::sched_setaffinity(tid, sizeof set, &set);
+  run.auto_pinned = true;
+}
+
+void Session::auto_unpin(Run& run) {
+  if (!run.auto_pinned) return;
+  run.auto_pinned = false;
+  // Back to every CPU the tracer thread may use (its own affinity before the pinning); new
+  // tasks inherited the pinning too.
+  if (!saved_affinity_.empty())
+    for (auto& [tid, t] : tasks_)
+      if (t.run == &run && !t.init)
+        ::sched_setaffinity(tid, saved_affinity_.size(),
+                            reinterpret_cast<const cpu_set_t*>(saved_affinity_.data()));
+  unpin_tracer(true);
 }
 
 }  // namespace tracebox::tracer

@@ -9,6 +9,7 @@
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -79,6 +81,10 @@ struct Run {
   // reaped before the run ends; ids the program names are in that namespace.
   bool pid_ns = false;
   bool init_reaped = true;
+  // Placement::Mode::kAuto: pinned with the tracer to one CPU, and the stops served up to the
+  // last tick (to see how syscall-heavy the run is).
+  bool auto_pinned = false;
+  std::uint64_t stops_at_tick = 0;
   Clock::time_point start;
   Clock::time_point exec_time;
   bool exec_seen = false;
@@ -94,7 +100,7 @@ struct Run {
   std::uint64_t peak_bytes = 0;
   // An allocation the memory limit refused (seen at a traced large mmap).
   bool allocation_refused = false;
-  bool clone_allowed = false;    // the policy lets the program clone (threads, processes)
+  bool clone_allowed = false;  // the policy lets the program clone (threads, processes)
   // A thread's stack the memory limit was about to refuse, under a policy without clone: the
   // task that mapped it (0: none).
   pid_t thread_refused = 0;
@@ -118,6 +124,11 @@ struct Task {
   pid_t ns_tid = 0;           // its id in the run's PID namespace (0: not read yet)
 };
 
+// The tracer of one io_context: a thread of its own, started with the first run and ended with
+// the io_context, does every ptrace request, clone and wait of every run (ptrace ties a tracee
+// to the thread that attached it); the io_context only receives the completions. So it does not
+// matter which thread runs the io_context, how many do, or whether it is stopped for a while:
+// limits are enforced all the same.
 class Session : public asio::execution_context::service {
  public:
   using key_type = Session;
@@ -126,31 +137,30 @@ class Session : public asio::execution_context::service {
   explicit Session(asio::execution_context& ctx);
   ~Session() override;
 
-  // On the io thread: queues a run, and starts it when it may (never throws; failures
-  // complete the run).
+  // From any thread: queues a run; the tracer thread starts it when it may (never throws;
+  // failures complete the run).
   void submit(std::shared_ptr<RunHandle::State> handle, Spec spec, std::shared_ptr<Handler> handler,
               std::function<void(Result)> completion);
-  // On the io thread: cancels the run of `handle` if it is queued or active.
-  void cancel(const RunHandle::State* handle);
-  // From any thread: interrupts the pump's wait so that it yields to other handlers soon.
+  // From any thread: the tracer thread looks at its runs' and queue's cancel flags now.
   void wake();
   void configure(const SessionOptions& options);
   Metrics metrics() const;
 
  private:
+  // The io_context is being destroyed: the thread ends every run (killed, reaped) and stops;
+  // every completion not delivered yet is called here.
   void shutdown() override;
-  // Starts queued runs while fewer than max_in_flight are.
+  void ensure_thread();
+  void thread_main();
+  // Hands a completion to the io_context (in order); kept for shutdown() if never delivered.
+  void deliver(std::function<void(Result)> completion, Result result);
+
+  // The tracer thread's own.
   void admit();
   void start(Pending p);
-  // Whether the calling thread may trace this session's runs; if not, every run ends (loudly).
-  bool on_tracer_thread(const char* what);
-  // Kills every process of every run, reaps them from this thread, completes every run with a
-  // runner_error `why` (posted, or called here when `now`), and empties the queue likewise.
-  void end_everything(const std::string& why, bool now);
+  void check_cancelled();
+  void end_everything(const std::string& why);
   void serve(std::vector<std::pair<pid_t, int>>& batch);
-
-  void ensure_pump();
-  void pump();
   void handle_status(pid_t pid, int status);
   void on_exit(Task& task, int status);
   void on_stop(Task& task, int status);
@@ -182,24 +192,34 @@ class Session : public asio::execution_context::service {
   std::string_view arch_name(std::uint32_t arch, long nr);
   void fail_all(const std::string& why);
   void pin_tracer(int cpu);
-  void unpin_tracer();
+  // Restores the tracer thread's own affinity (when no run needs it pinned, unless `now`).
+  void unpin_tracer(bool now = false);
+  // Placement::Mode::kAuto: co-locates a syscall-heavy lone run, or undoes it.
+  void auto_place(Run& run);
+  void auto_unpin(Run& run);
 
   asio::io_context& io_;
-  // Every entry point takes it: an io_context run by two threads at once must fail cleanly,
-  // not race.
-  std::recursive_mutex mu_;
+
+  // Shared with the other threads, under mu_.
+  mutable std::mutex mu_;
+  std::condition_variable idle_;  // the tracer thread waits on it with nothing to trace
   std::deque<Pending> queue_;
-  std::size_t max_in_flight_ = 0;
-  std::uint64_t next_seq_ = 0;
-  bool admit_pending_ = false;
-  bool reap_orphans_ = false;  // we are PID 1 or a subreaper: orphans of runs come to us
-  std::vector<std::pair<pid_t, int>> batch_;
-  Clock::time_point last_tick_;  // the last on_tick (a gap: the io_context was not run)
+  SessionOptions options_;
+  bool stopping_ = false;
+  std::deque<std::pair<std::function<void(Result)>, Result>> undelivered_;
+  std::thread thread_;
+  std::atomic<pid_t> tracer_tid_{0};
   struct Counters {
     std::atomic<std::uint64_t> queued{0}, in_flight{0}, completed{0}, stops{0};
     std::atomic<std::int64_t> queue_delay_total_us{0}, queue_delay_max_us{0};
     std::atomic<std::int64_t> tracer_cpu_ns{0};
   } counters_;
+
+  // The tracer thread's alone.
+  std::uint64_t next_seq_ = 0;
+  bool reap_orphans_ = false;  // we are PID 1 or a subreaper: orphans of runs come to us
+  std::vector<std::pair<pid_t, int>> batch_;
+  Clock::time_point last_tick_;  // the last on_tick (a gap: the thread was starved)
   std::vector<std::unique_ptr<Run>> runs_;
   std::unordered_map<pid_t, Task> tasks_;
   // Inits of abandoned runs, kept (with their stacks) until reaped.
@@ -207,12 +227,10 @@ class Session : public asio::execution_context::service {
   std::unordered_map<std::uint64_t, std::string> names_;       // (arch << 32 | nr) -> name
   std::unordered_map<std::uint64_t, std::string> arch_names_;  // (arch << 1 | x32) -> name
   unsigned seen_signals_ = 0;                                  // wakeup signals already acted on
-  bool pumping_ = false;
-  std::atomic<pid_t> tracer_tid_{0};
   std::optional<timer_t> timer_;
+  bool ticking_ = false;
   bool pinned_ = false;
-  int tracer_nice_ = -10;
-  std::optional<int> saved_nice_;  // the thread's own nice value while we changed it
+  std::optional<int> own_nice_;  // the thread's nice value before it became the tracer
   std::vector<unsigned char> saved_affinity_;
 };
 

@@ -1,5 +1,6 @@
 #include "tracebox/tracer/tracer.h"
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <optional>
@@ -68,21 +69,38 @@ Policy& Policy::kill(std::string_view syscall) {
 void RunHandle::cancel() const {
   if (!state_) return;
   state_->cancelled = true;
-  auto state = state_;
-  asio::post(state->io, [state] { asio::use_service<Session>(state->io).cancel(state.get()); });
-  asio::use_service<Session>(state->io).wake();
+  asio::use_service<Session>(state_->io).wake();
 }
 
 RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
                     std::function<void(Result)> completion) {
   auto state = std::make_shared<RunHandle::State>(io);
-  asio::post(io, [state, spec = std::move(spec), handler = std::move(handler),
-                  completion = std::move(completion)]() mutable {
-    asio::use_service<Session>(state->io).submit(state, std::move(spec), std::move(handler),
-                                                 std::move(completion));
-  });
-  asio::use_service<Session>(io).wake();
+  if (!handler && spec.make_handler) {
+    try {
+      handler = spec.make_handler();
+    } catch (const std::exception& e) {
+      Result r;
+      r.status = Status::kRunnerError;
+      r.error = std::string("Spec::make_handler threw: ") + e.what();
+      asio::post(io, [c = std::move(completion), r = std::move(r)]() mutable {
+        if (c) c(std::move(r));
+      });
+      return RunHandle(state);
+    }
+  }
+  // The io_context has work until the completion is called: the run itself is the tracer
+  // thread's, which posts nothing before the end.
+  auto guarded = [guard = asio::make_work_guard(io), c = std::move(completion)](Result r) mutable {
+    if (c) c(std::move(r));
+    guard.reset();
+  };
+  asio::use_service<Session>(io).submit(state, std::move(spec), std::move(handler),
+                                        std::move(guarded));
   return RunHandle(state);
+}
+
+RunHandle async_run(asio::io_context& io, Spec spec, std::function<void(Result)> completion) {
+  return async_run(io, std::move(spec), nullptr, std::move(completion));
 }
 
 void configure(asio::io_context& io, SessionOptions options) {
@@ -126,6 +144,19 @@ Result run(Spec spec, Handler& handler, RunOptions options) {
     out->error = "timed out after " + std::to_string(ms.count()) + " ms (RunOptions::timeout)";
   }
   return std::move(*out);
+}
+
+Result run(Spec spec, RunOptions options) {
+  std::shared_ptr<Handler> handler;
+  try {
+    if (spec.make_handler) handler = spec.make_handler();
+  } catch (const std::exception& e) {
+    Result r;
+    r.error = std::string("Spec::make_handler threw: ") + e.what();
+    return r;
+  }
+  Handler none;
+  return run(std::move(spec), handler ? *handler : none, std::move(options));
 }
 
 void set_wakeup_signal(int sig) { detail_set_wakeup_signal(sig); }

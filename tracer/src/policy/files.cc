@@ -8,14 +8,14 @@ namespace tracebox::tracer::policy {
 void FileSet::add(std::string entry) { entries_.insert(std::move(entry)); }
 
 bool FileSet::contains(std::string_view path) const {
-  if (entries_.empty() || path.empty()) return false;
-  if (entries_.count(std::string(path)) != 0) return true;  // exact (also "/" for the root)
+  if (empty() || path.empty()) return false;
+  if (has(std::string(path))) return true;  // exact (also "/" for the root)
   if (path == "/") return false;
   // "/a/b/" grants /a/b and below: look for every ancestor (and the path itself) with a slash.
   std::string prefix(path);
   prefix.push_back('/');
   for (;;) {
-    if (entries_.count(prefix) != 0) return true;
+    if (has(prefix)) return true;
     prefix.pop_back();  // drop the trailing '/'
     auto slash = prefix.rfind('/');
     if (slash == std::string::npos || slash == 0) break;
@@ -27,23 +27,23 @@ bool FileSet::contains(std::string_view path) const {
        slash = path.find('/', slash + 1)) {
     deep.assign(path.substr(0, slash));
     deep += "/**";
-    if (entries_.count(deep) != 0) return true;
+    if (has(deep)) return true;
   }
   // "/a/b/*" grants the direct children of /a/b.
   auto slash = path.rfind('/');
   std::string parent_star(path.substr(0, slash == 0 ? 1 : slash));
   parent_star += parent_star == "/" ? "*" : "/*";
-  return entries_.count(parent_star) != 0;
+  return has(parent_star);
 }
 
 bool FileSet::covers_below(std::string_view path) const {
-  if (entries_.empty() || path.empty()) return false;
+  if (empty() || path.empty()) return false;
   // `path` itself and each ancestor: "/a/" (not for the root, whose "/" is itself alone) and
   // "/a/**" ("/**" for the root).
   std::string dir(path);
   for (;;) {
-    if (dir != "/" && entries_.count(dir + "/") != 0) return true;
-    if (entries_.count(dir == "/" ? std::string("/**") : dir + "/**") != 0) return true;
+    if (dir != "/" && has(dir + "/")) return true;
+    if (has(dir == "/" ? std::string("/**") : dir + "/**")) return true;
     if (dir == "/") return false;
     const auto slash = dir.rfind('/');
     dir.resize(slash == 0 ? 1 : slash);
@@ -52,12 +52,13 @@ bool FileSet::covers_below(std::string_view path) const {
 
 bool FileSet::has_entry_below(std::string_view path) const {
   const std::string prefix = path == "/" ? std::string("/") : std::string(path) + "/";
-  for (const auto& e : entries_) {
-    if (e.size() <= prefix.size() || e.compare(0, prefix.size(), prefix) != 0) continue;
-    if (e.size() == prefix.size() + 2 && e.ends_with("**")) continue;  // "/p/**": covers_below
-    return true;
-  }
-  return false;
+  bool found = false;
+  for_each([&](const std::string& e) {
+    if (found || e.size() <= prefix.size() || e.compare(0, prefix.size(), prefix) != 0) return;
+    if (e.size() == prefix.size() + 2 && e.ends_with("**")) return;  // "/p/**": covers_below
+    found = true;
+  });
+  return found;
 }
 
 std::string_view to_string(Access access) {
@@ -79,11 +80,25 @@ namespace {
 bool leads_to(const FileSet& set, std::string_view dir) {
   std::string prefix(dir);
   if (prefix != "/") prefix.push_back('/');
-  for (const auto& e : set.entries())
-    if (e.size() > prefix.size() && e.compare(0, prefix.size(), prefix) == 0) return true;
-  return false;
+  bool found = false;
+  set.for_each([&](const std::string& e) {
+    found = found || (e.size() > prefix.size() && e.compare(0, prefix.size(), prefix) == 0);
+  });
+  return found;
 }
 }  // namespace
+
+FileSets FileSets::on_top_of(std::shared_ptr<const FileSets> base) {
+  FileSets sets;
+  if (!base) return sets;
+  // Aliasing pointers: each set keeps the whole `base` alive.
+  sets.readable = FileSet(std::shared_ptr<const FileSet>(base, &base->readable));
+  sets.writable = FileSet(std::shared_ptr<const FileSet>(base, &base->writable));
+  sets.names = FileSet(std::shared_ptr<const FileSet>(base, &base->names));
+  sets.statable = FileSet(std::shared_ptr<const FileSet>(base, &base->statable));
+  sets.soft_banned = FileSet(std::shared_ptr<const FileSet>(base, &base->soft_banned));
+  return sets;
+}
 
 bool FileSets::allows(Access access, std::string_view path) const {
   if (access == Access::kName) return names.contains(path);

@@ -84,10 +84,10 @@ Decision check_new_name(Context& ctx, const PathSyscall& syscall, const FileSets
 }
 
 // What the kernel will run (see exec.h).
-Decision check_exec_target(Context& ctx, const PathSyscall& syscall, const JudgePolicy& judge,
-                           const Resolved& target, const std::string& as_given) {
-  ExecVerdict v =
-      check_exec(ctx.pid(), ctx.tgid(), target, as_given, judge.files, judge.enforce_compat_abis);
+Decision check_exec_target(Context& ctx, const PathSyscall& syscall, const FileSets& files,
+                           bool enforce_compat_abis, const Resolved& target,
+                           const std::string& as_given) {
+  ExecVerdict v = check_exec(ctx.pid(), ctx.tgid(), target, as_given, files, enforce_compat_abis);
   switch (v.kind) {
     case ExecVerdict::Kind::kAllow:
       return Decision::allow();
@@ -145,8 +145,16 @@ void add_allowed(Policy& p, const std::string& name, const seccomp::Action& allo
 
 }  // namespace
 
-Policy make_policy(const JudgePolicy& judge) {
+Policy make_policy(const JudgePolicy& judge, Counting counting) {
   Policy p;
+  if (judge.unknown_errno > 0) {
+    if (judge.unknown_errno >= 4096)
+      throw ConfigError(fmt::format("unknown_errno {} is not an errno", judge.unknown_errno));
+    p.default_action =
+        counting == Counting::kAll
+            ? seccomp::Action::trace(kTagUnknown)
+            : seccomp::Action::error(static_cast<std::uint16_t>(judge.unknown_errno));
+  }
   p.enforce_compat_abis = judge.enforce_compat_abis;
   p.unknown_hint = judge.unknown_hint;
   p.hints = judge.hints;
@@ -182,9 +190,17 @@ Policy make_policy(const JudgePolicy& judge) {
   return p;
 }
 
+JudgeHandler::JudgeHandler(std::shared_ptr<const JudgePolicy> judge,
+                           std::shared_ptr<const FileSets> files)
+    : judge_(std::move(judge)),
+      files_(files ? std::move(files) : std::shared_ptr<const FileSets>(judge_, &judge_->files)) {}
+
 Decision JudgeHandler::on_syscall(Context& ctx) {
   const std::string name(ctx.syscall_name());
   switch (ctx.tag()) {
+    case kTagUnknown:
+      if (judge_->unknown_errno > 0) return Decision::deny(judge_->unknown_errno);
+      break;
     case kTagBudget:
       return count(name);
     case kTagPath:
@@ -219,8 +235,8 @@ Decision JudgeHandler::on_syscall(Context& ctx) {
 }
 
 Decision JudgeHandler::count(const std::string& name) {
-  auto it = judge_.budgets.find(name);
-  if (it == judge_.budgets.end()) return Decision::allow();  // allowed, not budgeted
+  auto it = judge_->budgets.find(name);
+  if (it == judge_->budgets.end()) return Decision::allow();  // allowed, not budgeted
   const std::uint64_t used = ++used_[name];
   if (used > it->second)
     return Decision::kill(
@@ -339,7 +355,7 @@ Decision JudgeHandler::check_signal(Context& ctx) {
 
 Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
   Decision outcome = Decision::allow();
-  const FileSets& files = judge_.files;
+  const FileSets& files = *files_;
   // Each operand's file and its name as given (exec: binfmt_misc matches by it), for the checks
   // that look at several operands (link, rename) or at the file's contents (exec).
   std::vector<Resolved> resolved;
@@ -457,7 +473,8 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
     case PathSyscall::Kind::kRename:
       return check_new_name(ctx, syscall, files, resolved);
     case PathSyscall::Kind::kExec:
-      return check_exec_target(ctx, syscall, judge_, resolved.at(0), given.at(0));
+      return check_exec_target(ctx, syscall, files, judge_->enforce_compat_abis, resolved.at(0),
+                               given.at(0));
     default:
       return outcome;
   }

@@ -66,6 +66,9 @@ class NamespaceInit {
   // which adds them to no one's rusage. Its ru_maxrss is not the program's: it shares the
   // caller's memory.
   void terminate(rusage* usage = nullptr) noexcept;
+  // Kills it and lets it go without waiting: whoever waits for its pid reaps it. Its stack is
+  // left mapped for good (it may still be running on it until the kill lands).
+  void abandon() noexcept;
 
  private:
   friend struct Runner;

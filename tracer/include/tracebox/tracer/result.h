@@ -63,6 +63,10 @@ struct Result {
   std::map<std::string, std::uint64_t> syscall_counts;
   // ptrace stops the tracer served for this run.
   std::uint64_t stops = 0;
+  // What the program wrote to a captured stdout or stderr (Output::capture), at most its
+  // max_bytes.
+  std::string stdout_data;
+  std::string stderr_data;
 };
 
 }  // namespace tracebox::tracer

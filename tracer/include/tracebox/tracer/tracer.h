@@ -1,4 +1,4 @@
-// Traced runs: a Spec in, a Result out, on an asio io_context whose thread is the tracer.
+// Traced runs: a Spec in, a Result out, blocking or with a completion on an asio io_context.
 #pragma once
 
 #include <array>
@@ -11,12 +11,14 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tracebox/forkexec/runner.h"
 #include "tracebox/seccomp/filter.h"
 #include "tracebox/tracer/handler.h"
 #include "tracebox/tracer/result.h"
+#include "tracebox/util/unique_fd.h"
 
 namespace tracebox::tracer {
 
@@ -74,14 +76,22 @@ struct Limits {
 };
 
 // Where the run's processes execute. A traced syscall costs a context switch between tracee and
-// tracer; across CPUs that is several times dearer than on one.
+// tracer; across CPUs that is several times dearer than on one (about 50 against 8 us on a
+// 2-CPU VM). Pinning a tracee to its tracer's CPU makes its stops cheap, but a pinned run cannot
+// use the other CPUs, and two runs pinned to one CPU share it: placement must not cost more
+// than it saves.
 struct Placement {
   enum class Mode {
+    // Unpinned, until a run proves worth co-locating: a run alone in its session, with one
+    // task, making many traced stops (20 or more in a 10 ms tick) is pinned, with its tracer,
+    // to the CPU the scheduler put it on. Its first fork or thread, or a second run in the
+    // session, unpins it.
+    kAuto,
     kTracerCpu,  // the tracee on the CPU the tracer thread runs on; the tracer pinned there too
     kCpu,        // both on `cpu`
     kNone,       // no pinning
   };
-  Mode mode = Mode::kTracerCpu;
+  Mode mode = Mode::kAuto;
   int cpu = -1;
 };
 
@@ -129,14 +139,100 @@ struct TraceEvent {
   std::string_view reason;            // kKill: why
 };
 
+// Where a run's standard input comes from. What names a file by fd is duplicated when the value
+// is made, so that the caller may close or reuse its fd at once; what names a file by path is
+// opened when the run starts. Copies share what they hold; each run gets its own offset in a
+// Input::bytes or Input::file, and shares the offset of an Input::fd with the caller.
+class Input {
+ public:
+  enum class Kind { kUnset, kNull, kBytes, kFile, kFd };
+  // Unset: fd 0 is Spec::process.files[0], as without an Io.
+  Input() = default;
+  // /dev/null.
+  static Input null();
+  // `data`, in a sealed memory file made now (no run can change it); each run reads it from its
+  // start through a file of its own (a regular file: it may seek, stat or map it). Throws
+  // SystemError.
+  static Input bytes(std::string_view data);
+  // `path`, opened read-only when the run starts (a failure is a runner_error naming it).
+  static Input file(std::string path);
+  // A duplicate of `fd` (F_DUPFD_CLOEXEC), made now: the run reads what `fd` names at this
+  // call, whatever the caller then does with the number. Throws SystemError (EBADF...).
+  static Input fd(int fd);
+
+  Kind kind() const { return kind_; }
+  const std::string& path() const { return path_; }
+  // The held fd (kBytes, kFd), or -1.
+  int held_fd() const { return fd_ ? fd_->get() : -1; }
+
+ private:
+  Kind kind_ = Kind::kUnset;
+  std::string path_;
+  std::shared_ptr<const UniqueFd> fd_;
+};
+
+// Where a run's standard output or error goes. An fd is duplicated when the value is made; a path
+// is opened (created or truncated, mode 0644) when the run starts; a capture is a memory file
+// made for each run, whose bytes the Result carries.
+class Output {
+ public:
+  enum class Kind { kUnset, kNull, kFile, kFd, kCapture };
+  // Unset: the fd is Spec::process.files[1] or [2], as without an Io.
+  Output() = default;
+  static Output null();
+  static Output file(std::string path);
+  // A duplicate of `fd`, made now (see Input::fd). Limits::output_bytes binds it only where the
+  // kernel's RLIMIT_FSIZE does: a regular file, not a pipe or a socket. Throws SystemError.
+  static Output fd(int fd);
+  // Collected into Result::stdout_data / stderr_data, at most `max_bytes`. A capture that grows
+  // past max_bytes makes the verdict output_limit_exceeded (its first max_bytes are kept), where
+  // a pipe would have no bound at all: the capture is a regular file (a memfd) for each run, so
+  // RLIMIT_FSIZE stops the program. The run's RLIMIT_FSIZE becomes the smaller of
+  // Limits::output_bytes and the largest capture's max_bytes + 1 (it binds every file the program
+  // writes); a smaller capture is held to its own maximum when the run ends.
+  static Output capture(std::uint64_t max_bytes);
+
+  Kind kind() const { return kind_; }
+  const std::string& path() const { return path_; }
+  int held_fd() const { return fd_ ? fd_->get() : -1; }
+  std::uint64_t max_bytes() const { return max_bytes_; }
+
+ private:
+  Kind kind_ = Kind::kUnset;
+  std::string path_;
+  std::shared_ptr<const UniqueFd> fd_;
+  std::uint64_t max_bytes_ = 0;
+};
+
+// The standard streams of a run, as owned data (in place of raw fds in Spec::process.files).
+struct Io {
+  Input in = {};
+  Output out = {};
+  Output err = {};
+};
+
+class PreparedPolicy;
+
 // A whole run, as plain data.
 struct Spec {
   // The program and its environment: args, env, files, work_dir, rlimits, namespaces, mounts...
   // The tracer sets ptrace, seccomp and exit_signal itself, and adds the rlimit backstops of
   // `limits` (CPU seconds rounded up, data = memory, file size = output) where the process does
-  // not set that resource.
+  // not set that resource. process.files are plain numbers, duplicated when the run starts (on
+  // the io_context's thread, maybe much later): they must stay open, and name the same files,
+  // until then. `io` owns its files instead.
   forkexec::Runner process;
+  // Standard input, output and error; a set stream replaces process.files[0], [1] or [2].
+  Io io;
   Policy policy;
+  // A policy prepared once for many runs (PreparedPolicy::prepare): when set, it is the run's
+  // policy and `policy` must have no rules (a runner_error otherwise). Its filter is used where
+  // this Spec's counting and trace_fork are those it was prepared for (PrepareOptions);
+  // otherwise the run builds one as without it.
+  std::shared_ptr<const PreparedPolicy> prepared_policy;
+  // Makes the handler of each run, when async_run or run is given none (a judge Spec made by
+  // policy::PreparedProfile::spec makes a JudgeHandler). A copied Spec makes a new one per run.
+  std::function<std::shared_ptr<Handler>()> make_handler;
   Limits limits;
   Isolation isolation;
   Counting counting = Counting::kNone;
@@ -156,6 +252,44 @@ struct Spec {
   std::function<void(const TraceEvent&)> observer;
 };
 
+// What changes a run's filter, besides its Policy.
+struct PrepareOptions {
+  Counting counting = Counting::kNone;  // as Spec::counting: kAll traces every allowed syscall
+  bool trace_fork = true;               // as Spec::trace_fork
+  // Where built filters are kept between processes ("": none; see Spec::filter_cache_dir).
+  std::string filter_cache_dir;
+  // Whether the runs will have an RLIMIT_DATA, when known: only that filter is built (nullopt:
+  // both).
+  std::optional<bool> data_rlimit;
+};
+
+// A Policy with its seccomp filters built once: for runs with the given options, with and
+// without an RLIMIT_DATA (Spec::memory_rlimit with a memory limit, or one in process.rlimits:
+// the filter then traces large allocations). Immutable after prepare(): one instance serves any
+// number of runs on any threads and io_contexts at once (Spec::prepared_policy). Building a
+// filter costs about half a millisecond, which each run otherwise pays.
+class PreparedPolicy {
+ public:
+  struct Filter;  // a built filter and what the tracer derives from the policy with it
+
+  // Throws ConfigError (or seccomp::BuildError) where a run of `policy` would fail to start.
+  static std::shared_ptr<const PreparedPolicy> prepare(Policy policy, PrepareOptions options = {});
+
+  const Policy& policy() const { return policy_; }
+  const PrepareOptions& options() const { return options_; }
+  // The filter for runs with an RLIMIT_DATA or without (null where PrepareOptions::data_rlimit
+  // left it out).
+  const std::shared_ptr<const Filter>& filter(bool data_rlimit) const {
+    return data_rlimit ? with_rlimit_ : without_rlimit_;
+  }
+
+ private:
+  PreparedPolicy() = default;
+  Policy policy_;
+  PrepareOptions options_;
+  std::shared_ptr<const Filter> with_rlimit_, without_rlimit_;
+};
+
 // Cancels a run (it ends as runner_error "cancelled"); safe from any thread, any time.
 class RunHandle {
  public:
@@ -168,17 +302,21 @@ class RunHandle {
   std::shared_ptr<State> state_;
 };
 
-// Starts `spec` on `io`'s thread, which becomes the tracer of every process of the run; calls
-// `completion` there with the Result. Many runs may share one io_context. Its runs must all be
-// traced by one thread: the io_context must be run by one thread at a time, and by the same one
-// while runs are in flight (ptrace ties a tracee to the thread that attached it); otherwise
-// every run in flight ends as a runner_error saying so. Runs wait in a queue, first come first
-// served, while SessionOptions::max_in_flight are in flight. Never throws for a bad spec: that
-// is a runner_error Result. Destroying the io_context with runs queued or in flight kills and
-// reaps every process of theirs and calls their completions, from the destructor, with a
-// runner_error.
+// Starts `spec` under the tracer of `io`: a thread of the library's own, started with the
+// first run and kept while runs are queued or in flight, which traces every process of the runs
+// (ptrace ties a tracee to the thread that attached it, so no caller's thread can be it).
+// `completion` is posted to `io` with the Result: the io_context only delivers completions, so
+// any thread, or several, may run it, and a stopped or busy io_context delays a completion but
+// never the enforcement of a limit. Many runs may share one io_context. Runs wait in a queue,
+// first come first served, while SessionOptions::max_in_flight are in flight. Never throws for a
+// bad spec: that is a runner_error Result. Destroying the io_context with runs queued or in
+// flight kills and reaps every process of theirs and calls their completions, from the
+// destructor, with a runner_error; completions already done but not yet delivered are called
+// there too, with their own Result.
 RunHandle async_run(asio::io_context& io, Spec spec, std::shared_ptr<Handler> handler,
                     std::function<void(Result)> completion);
+// The same with the handler spec.make_handler makes (none: every traced syscall is allowed).
+RunHandle async_run(asio::io_context& io, Spec spec, std::function<void(Result)> completion);
 
 // Options of the tracer of one io_context.
 struct SessionOptions {
@@ -202,7 +340,7 @@ struct Metrics {
   std::uint64_t stops = 0;                         // ptrace stops served
   std::chrono::microseconds queue_delay_total{0};  // summed over admitted runs
   std::chrono::microseconds queue_delay_max{0};
-  std::chrono::microseconds tracer_cpu{0};  // CPU time of the tracer thread (while it pumped)
+  std::chrono::microseconds tracer_cpu{0};  // CPU time of the tracer thread so far
 };
 Metrics metrics(asio::io_context& io);
 
@@ -215,8 +353,10 @@ struct RunOptions {
   std::optional<std::chrono::nanoseconds> timeout;
 };
 
-// The blocking form, on the calling thread.
+// The blocking form: the calling thread waits for the run, which a thread of its own traces.
 Result run(Spec spec, Handler& handler, RunOptions options = {});
+// The same with the handler spec.make_handler makes.
+Result run(Spec spec, RunOptions options = {});
 
 // The real-time signal the tracer thread uses to bound its waits (default SIGRTMAX - 2). The
 // library installs a no-op handler for it; call before the first run to choose another one.

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,8 +21,12 @@ namespace tracebox::tracer::policy {
 //   "/a/b/**" everything below /a/b (not /a/b itself);
 //   "/"       the root directory itself (nothing below it).
 // Paths are absolute and normalised (no "//", ".", ".." or trailing slash), as resolve() gives.
+// A set may have a base: a shared set whose entries it holds as well as its own, never copied
+// (a prepared profile's entries, under those of one run).
 class FileSet {
  public:
+  FileSet() = default;
+  explicit FileSet(std::shared_ptr<const FileSet> base) : base_(std::move(base)) {}
   void add(std::string entry);
   bool contains(std::string_view path) const;
   // Whether every path strictly below `path` is in the set through a "/tree/" or "/tree/**"
@@ -30,11 +35,24 @@ class FileSet {
   // Whether an entry names something strictly below `path` ("/p/x", "/p/*", "/p/**"...), so that
   // what is below `path` may be granted more than covers_below() says.
   bool has_entry_below(std::string_view path) const;
-  bool empty() const { return entries_.empty(); }
+  bool empty() const { return entries_.empty() && (!base_ || base_->empty()); }
+  // Its own entries (not its base's).
   const std::unordered_set<std::string>& entries() const { return entries_; }
+  const std::shared_ptr<const FileSet>& base() const { return base_; }
+  // Whether `entry` is one of its entries or its base's.
+  bool has(const std::string& entry) const {
+    return entries_.count(entry) != 0 || (base_ && base_->has(entry));
+  }
+  // Calls `f` with each entry, its base's included.
+  template <typename F>
+  void for_each(F&& f) const {
+    if (base_) base_->for_each(f);
+    for (const auto& e : entries_) f(e);
+  }
 
  private:
   std::unordered_set<std::string> entries_;
+  std::shared_ptr<const FileSet> base_;
 };
 
 // What a syscall does to a path. kWrite is the file's contents (open for writing, O_CREAT,
@@ -54,6 +72,9 @@ struct FileSets {
   FileSet names;
   FileSet statable;
   FileSet soft_banned;  // refused with EACCES instead of ending the run
+
+  // Sets whose bases are the sets of `base` (FileSet's base), with no entries of their own yet.
+  static FileSets on_top_of(std::shared_ptr<const FileSets> base);
 
   bool allows(Access access, std::string_view path) const;
   // The first of kRead, kWrite, kName that the name `to` grants and `from` does not: giving the
