@@ -60,8 +60,8 @@
 #include <string>
 #include <vector>
 
-#include "profile.h"
 #include "tracebox/tracer/policy/judge.h"
+#include "tracebox/tracer/policy/profile.h"
 #include "tracebox/tracer/tracer.h"
 
 namespace {
@@ -507,9 +507,10 @@ void BM_OpenFloor(benchmark::State& state, Place place) {
 
 // The default profile, as runprog -type default gives it.
 tracebox::tracer::policy::JudgePolicy default_judge() {
-  const tracebox::cmd::Profile profile =
-      tracebox::cmd::load_profile("default", {std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles"});
-  return tracebox::cmd::to_judge_policy(profile, {"/tmp", kOpenLoop, "x86_64-linux-gnu"}, false);
+  namespace policy = tracebox::tracer::policy;
+  const policy::Profile profile =
+      policy::load_profile("default", {std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles"});
+  return policy::to_judge_policy(profile, {"/tmp", kOpenLoop, policy::multiarch()}, false);
 }
 
 void BM_OpenTracebox(benchmark::State& state, Place place) {
