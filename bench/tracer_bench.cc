@@ -19,8 +19,24 @@
 // a lot from one invocation to the next; the co-located ones are stable.
 // TRACER_BENCH_CPU picks the CPU of the co-located runs (default: the last one this process may
 // use).
+//
+// The "open/" variants measure a path-checked syscall: the static, libc-free openat_loop opens a
+// file the default profile lets a program read (TRACER_BENCH_PATH, default
+// /usr/share/zoneinfo/Etc/UTC) and closes it, TRACER_BENCH_OPEN_N times (default 5000), and
+// reports its own loop time per openat + close, so that no tracer's start-up is in the figure.
+//   open/baseline      the loop with no tracer;
+//   open/floor         a minimal C checker: openat traced, at each stop PTRACE_GETREGS, one
+//                      256-byte process_vm_readv of the path and a prefix compare, PTRACE_CONT;
+//   open/tracebox      tracer::run with the default profile's JudgeHandler (runprog's policy);
+//   open/go-sandbox    go-sandbox's runprog (its default policy, ptrace runner), only when
+//                      TRACER_BENCH_GO_SANDBOX names its binary. It runs as nobody when this
+//                      process is root: as root, the runprog of 2022 loads its filter before its
+//                      PTRACE_TRACEME and dies of SIGSYS before the exec. Co-located, all of its
+//                      threads share the one CPU.
+// The summary gives open/tracebox over open/floor and over open/go-sandbox per placement.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -30,6 +46,8 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,15 +55,19 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "tracebox/tracer/policy/judge.h"
+#include "tracebox/tracer/policy/profile.h"
 #include "tracebox/tracer/tracer.h"
 
 namespace {
 
 const char* const kLoop = TRACEBOX_TRACER_LOOP;
+const char* const kOpenLoop = TRACEBOX_OPENAT_LOOP;
 const char* const kStrace = "/usr/bin/strace";
 constexpr std::uint16_t kTag = 1;
 
@@ -119,9 +141,12 @@ class Pin {
 struct Argv {
   std::vector<std::string> strings;
   std::vector<char*> ptrs;
-  explicit Argv(std::vector<std::string> prefix) : strings(std::move(prefix)) {
-    strings.push_back(kLoop);
-    strings.push_back(std::to_string(calls_per_run()));
+  // `loop`: append tracer_loop and N; else `prefix` is the whole argv.
+  explicit Argv(std::vector<std::string> prefix, bool loop = true) : strings(std::move(prefix)) {
+    if (loop) {
+      strings.push_back(kLoop);
+      strings.push_back(std::to_string(calls_per_run()));
+    }
     for (auto& s : strings) ptrs.push_back(s.data());
     ptrs.push_back(nullptr);
   }
@@ -299,6 +324,255 @@ void BM_Strace(benchmark::State& state, Place place) {
   set_per_syscall(state);
 }
 
+// ---- Path-checked openat (the "open/" variants).
+
+long open_calls_per_run() {
+  static const long n = [] {
+    const char* env = std::getenv("TRACER_BENCH_OPEN_N");
+    const long v = env != nullptr ? std::strtol(env, nullptr, 10) : 0;
+    return v > 0 ? v : 5000L;
+  }();
+  return n;
+}
+
+const std::string& open_path() {
+  static const std::string path = [] {
+    const char* env = std::getenv("TRACER_BENCH_PATH");
+    return std::string(env != nullptr && *env != '\0' ? env : "/usr/share/zoneinfo/Etc/UTC");
+  }();
+  return path;
+}
+
+// What the floor allows: the prefix of open_path() up to its last '/'.
+const std::string& open_prefix() {
+  static const std::string prefix = open_path().substr(0, open_path().rfind('/') + 1);
+  return prefix;
+}
+
+const char* go_sandbox() {
+  const char* env = std::getenv("TRACER_BENCH_GO_SANDBOX");
+  return env != nullptr && *env != '\0' ? env : nullptr;
+}
+
+std::vector<std::string> open_args() {
+  return {kOpenLoop, std::to_string(open_calls_per_run()), open_path()};
+}
+
+// The loop's own figure: what it wrote on `fd` (ns per openat + close), or -1.
+double read_loop_ns(int fd) {
+  char buf[64];
+  std::size_t got = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf + got, sizeof buf - 1 - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+    if (got == sizeof buf - 1) break;
+  }
+  buf[got] = '\0';
+  char* end = nullptr;
+  const double v = std::strtod(buf, &end);
+  return end != buf && *end == '\n' ? v : -1;
+}
+
+// Pipe for the loop's stdout; closes both ends when destroyed.
+struct Pipe {
+  int fds[2] = {-1, -1};
+  Pipe() {
+    if (::pipe2(fds, O_CLOEXEC) != 0) fds[0] = fds[1] = -1;
+  }
+  ~Pipe() {
+    close_write();
+    if (fds[0] >= 0) ::close(fds[0]);
+  }
+  void close_write() {
+    if (fds[1] >= 0) ::close(fds[1]);
+    fds[1] = -1;
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+};
+
+// The loop's figures over a benchmark's iterations, as counters: "loop" is the mean ns per
+// openat + close as the loop measured it.
+void set_loop(benchmark::State& state, double total_ns, long runs) {
+  state.counters["loop"] = runs > 0 ? total_ns / static_cast<double>(runs) : 0;
+}
+
+void BM_OpenBaseline(benchmark::State& state, Place place) {
+  Argv argv(open_args(), false);
+  double total = 0;
+  long runs = 0;
+  for (auto _ : state) {
+    const Pin pin(place == Place::kColocated);
+    Pipe out;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out.fds[1], 1);
+      ::execve(kOpenLoop, argv.ptrs.data(), g_empty_env);
+      ::_exit(127);
+    }
+    out.close_write();
+    const double ns = read_loop_ns(out.fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ns < 0) {
+      state.SkipWithError("the open loop failed");
+      return;
+    }
+    total += ns;
+    ++runs;
+  }
+  set_loop(state, total, runs);
+}
+
+// openat -> RET_TRACE, anything else -> ALLOW; a foreign arch -> KILL.
+const sock_filter kOpenFilter[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE | kTag),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+// The minimal checker: one run; the loop's ns per call, or -1 on failure (a refused path, a
+// stop count that is not N, a failed loop).
+double run_open_floor(const Argv& argv) {
+  const sock_fprog prog{static_cast<unsigned short>(std::size(kOpenFilter)),
+                        const_cast<sock_filter*>(kOpenFilter)};
+  Pipe out;
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    ::dup2(out.fds[1], 1);
+    if (::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0 || ::raise(SIGSTOP) != 0 ||
+        ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+      ::_exit(126);
+    ::execve(kOpenLoop, argv.ptrs.data(), g_empty_env);
+    ::_exit(127);
+  }
+  out.close_write();
+  int status = 0;
+  if (::waitpid(pid, &status, __WALL) != pid || !WIFSTOPPED(status)) return -1;
+  ::ptrace(PTRACE_SETOPTIONS, pid, nullptr, PTRACE_O_TRACESECCOMP | PTRACE_O_EXITKILL);
+  const std::string& prefix = open_prefix();
+  long stops = 0;
+  int sig = 0;
+  for (;;) {
+    ::ptrace(PTRACE_CONT, pid, nullptr, sig);
+    if (::waitpid(pid, &status, __WALL) != pid) return -1;
+    if (!WIFSTOPPED(status)) break;
+    sig = 0;
+    if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
+      ++stops;
+      user_regs_struct regs{};
+      char path[256];
+      ::ptrace(PTRACE_GETREGS, pid, nullptr, &regs);
+      iovec local{path, sizeof path};
+      iovec remote{reinterpret_cast<void*>(regs.rsi), sizeof path};
+      const ssize_t n = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+      if (n < static_cast<ssize_t>(prefix.size()) ||
+          std::memcmp(path, prefix.data(), prefix.size()) != 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, __WALL);
+        return -1;
+      }
+    } else if (WSTOPSIG(status) != SIGTRAP) {
+      sig = WSTOPSIG(status);
+    }
+  }
+  const double ns = read_loop_ns(out.fds[0]);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || stops != open_calls_per_run()) return -1;
+  return ns;
+}
+
+void BM_OpenFloor(benchmark::State& state, Place place) {
+  Argv argv(open_args(), false);
+  double total = 0;
+  long runs = 0;
+  for (auto _ : state) {
+    const Pin pin(place == Place::kColocated);
+    const double ns = run_open_floor(argv);
+    if (ns < 0) {
+      state.SkipWithError("the minimal checker failed");
+      return;
+    }
+    total += ns;
+    ++runs;
+  }
+  set_loop(state, total, runs);
+}
+
+// The default profile, as runprog -type default gives it.
+tracebox::tracer::policy::JudgePolicy default_judge() {
+  namespace policy = tracebox::tracer::policy;
+  const policy::Profile profile =
+      policy::load_profile("default", {std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles"});
+  return policy::to_judge_policy(profile, {"/tmp", kOpenLoop, policy::multiarch()}, false);
+}
+
+void BM_OpenTracebox(benchmark::State& state, Place place) {
+  using namespace tracebox::tracer;
+  const policy::JudgePolicy judge = default_judge();
+  Spec spec = tracebox_spec(place);
+  spec.process.args = open_args();
+  spec.policy = policy::make_policy(judge);
+  double total = 0;
+  long runs = 0;
+  for (auto _ : state) {
+    Pipe out;
+    spec.process.files = {tracebox::forkexec::kCloseFd, out.fds[1], 2};
+    policy::JudgeHandler handler(judge);
+    const Result r = run(spec, handler);
+    out.close_write();
+    const double ns = read_loop_ns(out.fds[0]);
+    if (r.status != Status::kNormal || ns < 0) {
+      state.SkipWithError(("tracebox run failed: " + r.error).c_str());
+      return;
+    }
+    total += ns;
+    ++runs;
+  }
+  set_loop(state, total, runs);
+}
+
+void BM_OpenGoSandbox(benchmark::State& state, Place place) {
+  std::vector<std::string> args = {go_sandbox(), "-res", "/dev/null", "-work-path", "/tmp"};
+  for (std::string& a : open_args()) args.push_back(std::move(a));
+  Argv argv(std::move(args), false);
+  double total = 0;
+  long runs = 0;
+  for (auto _ : state) {
+    const Pin pin(place == Place::kColocated);  // runprog's threads and its tracee inherit it
+    Pipe out;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out.fds[1], 1);
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 2);
+      if (::geteuid() == 0 &&
+          (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+           ::setresuid(65534, 65534, 65534) != 0))
+        ::_exit(126);
+      ::execve(argv.ptrs[0], argv.ptrs.data(), g_empty_env);
+      ::_exit(127);
+    }
+    out.close_write();
+    const double ns = read_loop_ns(out.fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ns < 0) {
+      state.SkipWithError("go-sandbox's runprog failed");
+      return;
+    }
+    total += ns;
+    ++runs;
+  }
+  set_loop(state, total, runs);
+}
+
 // Fixed iteration counts: a co-located run of 20000 stops takes about 0.15 s, an unpinned one
 // (a cross-CPU wakeup per stop) about 1 s or more.
 benchmark::IterationCount iterations(Place place) {
@@ -321,6 +595,21 @@ void register_all() {
     reg("tracebox", [place](benchmark::State& s) { BM_Tracebox(s, place); });
     reg("strace", [place](benchmark::State& s) { BM_Strace(s, place); });
   }
+  for (Place place : {Place::kColocated, Place::kUnpinned}) {
+    const std::string p = std::string("/") + place_name(place);
+    // A run of 5000 path-checked opens takes about 0.1 s co-located, 0.5 s apart.
+    auto reg = [&](const std::string& name, auto fn) {
+      benchmark::RegisterBenchmark((name + p).c_str(), fn)
+          ->Iterations(place == Place::kUnpinned ? 2 : 3)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    };
+    reg("open/baseline", [place](benchmark::State& s) { BM_OpenBaseline(s, place); });
+    reg("open/floor", [place](benchmark::State& s) { BM_OpenFloor(s, place); });
+    reg("open/tracebox", [place](benchmark::State& s) { BM_OpenTracebox(s, place); });
+    if (go_sandbox() != nullptr)
+      reg("open/go-sandbox", [place](benchmark::State& s) { BM_OpenGoSandbox(s, place); });
+  }
   // What a caller gets without choosing: the tracee on the tracer thread's CPU.
   benchmark::RegisterBenchmark("tracebox/default_tracer_cpu",
                                [](benchmark::State& s) { BM_Tracebox(s, Place::kTracerCpu); })
@@ -336,6 +625,11 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.error_occurred) continue;
+      if (auto loop = run.counters.find("loop");
+          loop != run.counters.end() && run.run_type == Run::RT_Iteration) {
+        open_[run.run_name.function_name].push_back(loop->second.value);
+        continue;
+      }
       auto it = run.counters.find("per_syscall");
       if (it == run.counters.end()) continue;
       const double ns = it->second.value * 1e9;
@@ -399,9 +693,43 @@ class SummaryReporter : public benchmark::ConsoleReporter {
         std::printf("\n");
       }
     }
+    if (!open_.empty()) finalize_open(median);
   }
 
  private:
+  // The path-checked openat table: the loop's own ns per openat + close.
+  template <typename Median>
+  void finalize_open(const Median& median) {
+    std::printf("\nopenat + close of %s, %ld per run; the loop's own time per call\n",
+                open_path().c_str(), open_calls_per_run());
+    std::printf("%-30s %5s %10s %27s\n", "variant", "reps", "median ns", "min .. max ns");
+    std::map<std::string, std::pair<double, double>> stats;  // median, minimum
+    for (auto& [name, v] : open_) {
+      const double m = median(v);
+      stats[name] = {m, v.front()};
+      std::printf("%-30s %5zu %10.0f %12.0f .. %-12.0f\n", name.c_str(), v.size(), m, v.front(),
+                  v.back());
+    }
+    std::printf(
+        "\nratios (goal: co-located tracebox/floor <= 1.15; tracebox/go-sandbox <= 0.6 both "
+        "ways);\n"
+        "of the medians, and of the minima\n");
+    for (const char* p : {"colocated", "unpinned"}) {
+      auto get = [&](const std::string& v) {
+        auto it = stats.find("open/" + v + "/" + p);
+        return it == stats.end() ? std::pair<double, double>{0, 0} : it->second;
+      };
+      const auto tb = get("tracebox");
+      for (const char* what : {"floor", "go-sandbox"}) {
+        const auto d = get(what);
+        if (tb.first <= 0 || d.first <= 0) continue;
+        std::printf("  %-10s tracebox/%-11s median %5.2f   min %5.2f\n", p, what,
+                    tb.first / d.first, tb.second / d.second);
+      }
+    }
+  }
+
+  std::map<std::string, std::vector<double>> open_;
   std::map<std::string, std::vector<double>> samples_;
   std::map<std::string, std::vector<double>> cpu_;
   std::map<std::string, double> medians_;

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <cstring>
@@ -27,6 +28,7 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+#include <thread>
 
 #include "support/support.h"
 #include "tracebox/tracer/policy/exec.h"
@@ -72,10 +74,16 @@ struct Hostile {
     spec.limits.output_bytes = 16 << 20;
     spec.limits.tasks = 64;
   }
+  // What the run's path cache did (policy::PathCache::hits, drops), once run() returned.
+  std::uint64_t cache_hits = 0;
+  std::uint64_t cache_drops = 0;
   Result run() {
     spec.policy = policy::make_policy(judge);
     policy::JudgeHandler handler(judge);
-    return tracer::run(spec, handler);
+    Result r = tracer::run(spec, handler);
+    cache_hits = handler.path_cache().hits();
+    cache_drops = handler.path_cache().drops();
+    return r;
   }
   std::string output() const { return test::read_file(work.file("stdout")); }
 };
@@ -1324,6 +1332,223 @@ long json_number(const std::string& line, const std::string& key) {
 }
 
 }  // namespace
+
+// --- The path cache: a remembered path that another hand changes ----------------------------
+
+namespace {
+
+// A tree only root can change (what the tracer's path cache remembers), on a scratch tmpfs at
+// /mnt: /mnt/d/public and /mnt/d/sub/file ("public"), a symlink /mnt/d/link to the former, and
+// /mnt/secret/file ("SECRET").
+struct SwapTree {
+  test::ScratchTmpfs mnt{"/mnt"};
+  SwapTree() {
+    if (!mnt.mounted()) return;
+    for (const char* d : {"/mnt/d", "/mnt/d/sub", "/mnt/secret"}) REQUIRE(::mkdir(d, 0755) == 0);
+    test::write_file("/mnt/d/public", "public\n");
+    test::write_file("/mnt/d/sub/file", "public\n");
+    test::write_file("/mnt/secret/file", "SECRET\n");
+    REQUIRE(::symlink("public", "/mnt/d/link") == 0);
+  }
+};
+
+// What another hand (the test, as root) changes between the program's two opens of `path`
+// (hostile open-again): each makes `path` lead to /mnt/secret/file.
+struct Swap {
+  const char* name;
+  const char* path;
+  std::function<void()> change;
+};
+
+std::vector<Swap> swaps() {
+  return {{"the symlink replaced", "/mnt/d/link",
+           [] {
+             REQUIRE(::symlink("/mnt/secret/file", "/mnt/d/new") == 0);
+             REQUIRE(::rename("/mnt/d/new", "/mnt/d/link") == 0);
+           }},
+          {"a directory on the way replaced by a symlink", "/mnt/d/sub/file",
+           [] {
+             REQUIRE(::rename("/mnt/d/sub", "/mnt/d/old") == 0);
+             REQUIRE(::symlink("/mnt/secret", "/mnt/d/sub") == 0);
+           }},
+          {"a higher directory moved away and replaced", "/mnt/d/sub/file",
+           [] {
+             REQUIRE(::rename("/mnt/d", "/mnt/old") == 0);
+             REQUIRE(::mkdir("/mnt/d", 0755) == 0);
+             REQUIRE(::symlink("/mnt/secret", "/mnt/d/sub") == 0);
+           }},
+          // No directory changes: a tmpfs mounted over one (a bind mount would do the same).
+          {"a filesystem mounted over a directory on the way", "/mnt/d/sub/file",
+           [] {
+             REQUIRE(::mount("tmpfs", "/mnt/d", "tmpfs", 0, "mode=0755") == 0);
+             REQUIRE(::symlink("/mnt/secret", "/mnt/d/sub") == 0);
+           }},
+          // The directory itself made writable (to be changed later by anyone).
+          {"a directory on the way made writable by others, then changed", "/mnt/d/sub/file", [] {
+             REQUIRE(::chmod("/mnt/d", 0777) == 0);
+             REQUIRE(::rename("/mnt/d/sub", "/mnt/d/old") == 0);
+             REQUIRE(::symlink("/mnt/secret", "/mnt/d/sub") == 0);
+           }}};
+}
+
+// Waits (at most 10 s) until `file` starts with `text`.
+bool wait_for(const std::string& file, const std::string& text) {
+  for (int i = 0; i < 1000; ++i) {
+    if (test::read_file(file).starts_with(text)) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a remembered path changed by another hand is judged anew", "[hostile][cache]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(std::filesystem::is_directory("/mnt"), "no /mnt to mount a scratch tmpfs on");
+  for (const Swap& swap : swaps()) {
+    INFO(swap.name);
+    SwapTree tree;
+    REQUIRE(tree.mnt.mounted());
+    int in[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    UniqueFd in_read(in[0]), in_write(in[1]);
+    Hostile h({"open-again", swap.path});
+    h.judge.files.readable.add("/mnt/d/");
+    h.judge.files.soft_banned.add("/mnt/secret/file");
+    h.spec.process.files[0] = in_read.get();
+    Result r;
+    std::thread run([&] { r = h.run(); });
+    // The first open is judged and remembered; the change comes while the program waits.
+    const bool first = wait_for(h.work.file("stdout"), "first public\n");
+    if (first) swap.change();
+    CHECK(::write(in_write.get(), "\n", 1) == 1);
+    in_write.reset();
+    run.join();
+    ::umount2("/mnt/d", MNT_DETACH);  // what the mount variant put there
+    CHECK(first);
+    CHECK(r.status == Status::kNormal);
+    CHECK(h.output() == "first public\nsecond err=EACCES\n");
+    // The path was remembered, and the change dropped it.
+    CHECK(h.cache_drops >= 1);
+  }
+  no_survivors();
+}
+
+TEST_CASE("through runprog: a remembered path changed by another hand is judged anew",
+          "[hostile][runprog][cache]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(std::filesystem::is_directory("/mnt"), "no /mnt to mount a scratch tmpfs on");
+  const std::string hostile = real(TRACEBOX_HOSTILE);
+  for (const Swap& swap : swaps()) {
+    INFO(swap.name);
+    SwapTree tree;
+    REQUIRE(tree.mnt.mounted());
+    TempDir t;
+    int in[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    UniqueFd in_read(in[0]), in_write(in[1]);
+    RunprogSetup setup;
+    setup.in = "/proc/self/fd/" + std::to_string(in_read.get());
+    setup.out = t.file("out");
+    RunprogResult r;
+    std::thread run([&] {
+      r = runprog_as({"-json", "-add-readable-raw", "/mnt/d/", hostile, "open-again", swap.path},
+                     setup);
+    });
+    const bool first = wait_for(setup.out, "first public\n");
+    if (first) swap.change();
+    CHECK(::write(in_write.get(), "\n", 1) == 1);
+    in_write.reset();
+    run.join();
+    ::umount2("/mnt/d", MNT_DETACH);
+    INFO(r.out);
+    CHECK(first);
+    CHECK(r.exit_code == 0);
+    // No soft ban here: the second open is a violation, and the secret is never read.
+    CHECK(r.out.starts_with("first public\n{"));
+    CHECK(r.out.find("SECRET") == std::string::npos);
+    CHECK(json_value(r.out, "status") == "\"disallowed_syscall\"");
+    CHECK(json_value(r.out, "path") == "\"/mnt/secret/file\"");
+  }
+  no_survivors();
+}
+
+// The program's own changes: a name it may change is never remembered, and each change it
+// makes drops what was. As the sandbox user in a directory it owns, and as root (no user of its
+// own) in a directory only root may change, with the names below it granted.
+TEST_CASE("a remembered path the program changes itself is judged anew", "[hostile][cache]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(std::filesystem::is_directory("/mnt"), "no /mnt to mount a scratch tmpfs on");
+  for (bool root : {false, true}) {
+    INFO((root ? "as root" : "as the sandbox user"));
+    SwapTree tree;
+    REQUIRE(tree.mnt.mounted());
+    if (!root) REQUIRE(::chown("/mnt/d", test::kSandboxUid, test::kSandboxGid) == 0);
+    Hostile h({"swap-dir", "/mnt/d", "/mnt/secret"});
+    if (root) h.spec.isolation.user = std::nullopt;
+    h.judge.allow.insert(h.judge.allow.end(), {"rename", "symlink"});
+    h.judge.files.readable.add("/mnt/d/");
+    h.judge.files.names.add("/mnt/d/**");
+    h.judge.files.soft_banned.add("/mnt/secret/file");
+    Result r = h.run();
+    CHECK(r.status == Status::kNormal);
+    CHECK(h.output() == "first public\nrename ret=0\nsymlink ret=0\nsecond err=EACCES\n");
+    CHECK(test::read_file("/mnt/secret/file") == "SECRET\n");
+  }
+  no_survivors();
+}
+
+TEST_CASE("through runprog: a remembered path the program changes itself is judged anew",
+          "[hostile][runprog][cache]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(std::filesystem::is_directory("/mnt"), "no /mnt to mount a scratch tmpfs on");
+  SwapTree tree;
+  REQUIRE(tree.mnt.mounted());
+  REQUIRE(::chown("/mnt/d", test::kSandboxUid, test::kSandboxGid) == 0);
+  TempDir profiles;
+  const std::string profile = profiles.file("swap.json");
+  test::write_file(profile, R"({"description": "default, rename and symlink", )"
+                            R"("extends": "default", "allow": ["rename", "symlink"]})");
+  const RunprogResult r = runprog({"-json", "-type", profile, "-add-writable", "/mnt/d",
+                                   real(TRACEBOX_HOSTILE), "swap-dir", "/mnt/d", "/mnt/secret"});
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.starts_with("first public\nrename ret=0\nsymlink ret=0\n{"));
+  CHECK(r.out.find("SECRET") == std::string::npos);
+  CHECK(json_value(r.out, "status") == "\"disallowed_syscall\"");
+  CHECK(json_value(r.out, "path") == "\"/mnt/secret/file\"");
+  no_survivors();
+}
+
+// /proc/<pid> by number: the parent's own entry, then its child's try at the same path, which
+// is another process's (remembered for the parent, it would be allowed for the child).
+TEST_CASE("a /proc/<pid> path allowed to its process is refused to its child", "[hostile][cache]") {
+  TB_REQUIRE_GUARD();
+  Hostile h({"proc-pid-twice"}, true);
+  h.judge.files.readable.add("/proc/self/status");
+  Result r = h.run();
+  CHECK(r.status == Status::kNormal);
+  // The first line of status is the process's name, whatever the exec made it.
+  const std::string out = h.output();
+  INFO(out);
+  CHECK(out.starts_with("first Name:\t"));
+  CHECK(out.ends_with("\nsecond err=EACCES\n"));
+  CHECK(std::count(out.begin(), out.end(), '\n') == 2);
+  no_survivors();
+}
+
+TEST_CASE("through runprog: a /proc/<pid> path allowed to its process is refused to its child",
+          "[hostile][runprog][cache]") {
+  TB_REQUIRE_GUARD();
+  const RunprogResult r = runprog({"-json", "-allow-proc", "-add-readable-raw", "/proc/self/status",
+                                   real(TRACEBOX_HOSTILE), "proc-pid-twice"});
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.starts_with("first Name:\t"));
+  CHECK(r.out.find("\nsecond err=EACCES\n{") != std::string::npos);
+  CHECK(json_value(r.out, "status") == "\"normal\"");
+  no_survivors();
+}
 
 TEST_CASE("through runprog: escapes end as violations, runprog survives", "[hostile][runprog]") {
   TB_REQUIRE_GUARD();

@@ -8,9 +8,11 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -342,6 +344,225 @@ TEST_CASE("path checks cannot be raced", "[policy][race]") {
     CHECK(r.status == Status::kNormal);
     INFO(j.output());
     CHECK(j.output().starts_with("lost "));
+  }
+}
+
+// The path cache's tree: /mnt as a tmpfs only root can change, with directories that others
+// could change beside it.
+struct CacheTree {
+  test::ScratchTmpfs mnt{"/mnt"};
+  FileSets sets;
+  explicit CacheTree() {
+    if (!mnt.mounted()) return;
+    for (const char* d :
+         {"/mnt/a", "/mnt/a/b", "/mnt/open", "/mnt/group", "/mnt/user", "/mnt/w", "/mnt/n"})
+      REQUIRE(::mkdir(d, 0755) == 0);
+    REQUIRE(::chmod("/mnt/open", 0777) == 0);
+    REQUIRE(::chmod("/mnt/group", 0775) == 0);
+    REQUIRE(::chown("/mnt/user", test::kSandboxUid, test::kSandboxGid) == 0);
+    for (const char* d : {"/mnt/a/b", "/mnt/open", "/mnt/group", "/mnt/user", "/mnt/w", "/mnt/n"})
+      test::write_file(std::string(d) + "/file", "x\n");
+    std::filesystem::create_directory_symlink("a/b", "/mnt/link");
+    std::filesystem::create_directory_symlink("/mnt/a/b", "/mnt/abs");
+    sets.readable.add("/mnt/");
+    sets.writable.add("/mnt/w/x");  // an open with O_CREAT may add /mnt/w/x
+    sets.names.add("/mnt/n/**");
+  }
+};
+
+TEST_CASE("the path cache remembers only what no program can change", "[policy][cache]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(std::filesystem::is_directory("/mnt"), "no /mnt to mount a scratch tmpfs on");
+  CacheTree t;
+  REQUIRE(t.mnt.mounted());
+  PathCache cache(t.sets, 0);
+  const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  // What the cache holds for `path` once resolved, "" for nothing.
+  auto remembered = [&](const std::string& path, bool follow = true, int dirfd = AT_FDCWD) {
+    const Resolved r = resolve(tid, ::getpid(), dirfd, path, follow, &cache);
+    CHECK(r.error == 0);
+    const PathCache::Entry* e = cache.find(path, follow);
+    return e == nullptr ? std::string() : e->path;
+  };
+  CHECK(remembered("/mnt/a/b/file") == "/mnt/a/b/file");
+  CHECK(remembered("/mnt/link/file") == "/mnt/a/b/file");  // a symlink in a root-only directory
+  CHECK(remembered("/mnt/abs/file") == "/mnt/a/b/file");
+  CHECK(remembered("/mnt/link", false) == "/mnt/link");
+  CHECK(cache.size() == 4);
+  // Directories others may change: writable by others or the group, or not root's.
+  CHECK(remembered("/mnt/open/file").empty());
+  CHECK(remembered("/mnt/group/file").empty());
+  CHECK(remembered("/mnt/user/file").empty());
+  // Directories the sets let the program change: a file it may create, a tree it may rename in.
+  CHECK(remembered("/mnt/w/file").empty());
+  CHECK(remembered("/mnt/n/file").empty());
+  // Paths that do not name the same file for every task or every time.
+  CHECK(remembered("/mnt/a/../a/b/file").empty());
+  CHECK(remembered("/proc/self/status").empty());
+  CHECK(remembered("/mnt/a/b/missing").empty());  // to be created
+  const int mnt = ::open("/mnt", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  CHECK(remembered("a/b/file", true, mnt).empty());
+  ::close(mnt);
+  // A filesystem whose entries the kernel changes without telling inotify.
+  if (std::filesystem::is_directory("/sys/kernel")) CHECK(remembered("/sys/kernel").empty());
+  CHECK(cache.size() == 4);
+  // The names met on the way: directories and symlinks of directories that cannot change.
+  for (const char* dir : {"/", "/mnt", "/mnt/a", "/mnt/a/b"}) {
+    INFO(dir);
+    CHECK((cache.name(dir) != nullptr && cache.name(dir)->directory));
+  }
+  REQUIRE(cache.name("/mnt/link") != nullptr);
+  CHECK(!cache.name("/mnt/link")->directory);
+  CHECK(cache.name("/mnt/link")->target == "a/b");
+  for (const char* other : {"/mnt/a/b/file", "/mnt/open", "/mnt/user", "/mnt/w", "/mnt/n", "/sys"})
+    CHECK(cache.name(other) == nullptr);
+  CHECK(cache.view_is_ours(tid));
+
+  SECTION("a hit is not walked again") {
+    // Replaced behind the cache's back with the watch gone (a fresh cache has none yet).
+    PathCache blind(t.sets, 0);
+    blind.insert("/mnt/a/b/file", true, "/elsewhere");
+    CHECK(resolve(tid, ::getpid(), AT_FDCWD, "/mnt/a/b/file", true, &blind).path == "/elsewhere");
+  }
+  SECTION("a remembered name is not looked at again") {
+    PathCache blind(t.sets, 0);
+    blind.remember("/", {true, {}});
+    blind.remember("/mnt", {true, {}});
+    blind.remember("/mnt/a", {false, "open"});
+    CHECK(resolve(tid, ::getpid(), AT_FDCWD, "/mnt/a/file", true, &blind).path == "/mnt/open/file");
+  }
+  SECTION("a filesystem mounted over a directory on the way") {
+    test::ScratchTmpfs over("/mnt/a");
+    REQUIRE(over.mounted());
+    CHECK(cache.find("/mnt/a/b/file", true) == nullptr);
+    CHECK(cache.name("/mnt/a") == nullptr);
+    CHECK(cache.drops() == 1);
+  }
+  SECTION("a task in another mount namespace is walked in its own view") {
+    // The child's /mnt/a is its own tmpfs, where b leads to /mnt/open.
+    int ready[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      if (::unshare(CLONE_NEWNS) != 0 ||
+          ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          ::mount("tmpfs", "/mnt/a", "tmpfs", 0, "mode=0755") != 0 ||
+          ::symlink("/mnt/open", "/mnt/a/b") != 0 || ::write(ready[1], "x", 1) != 1)
+        ::_exit(1);
+      ::pause();
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    char c;
+    const bool up = ::read(ready[0], &c, 1) == 1;
+    ::close(ready[0]);
+    const std::uint64_t hits = cache.hits();
+    Resolved r;
+    if (up) r = resolve(child, child, AT_FDCWD, "/mnt/a/b/file", true, &cache);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    REQUIRE(up);
+    CHECK(r.path == "/mnt/open/file");
+    CHECK(cache.hits() == hits);
+    CHECK(!cache.view_is_ours(child));
+    CHECK(cache.find("/mnt/a/b/file", true) != nullptr);  // ours is still ours
+  }
+  // Whoever changes a directory it walked through, root included, empties it.
+  SECTION("an entry renamed") {
+    REQUIRE(::rename("/mnt/a/b/file", "/mnt/a/b/moved") == 0);
+    CHECK(cache.find("/mnt/a/b/file", true) == nullptr);
+    CHECK(cache.size() == 0);
+    CHECK(cache.name("/mnt/a") == nullptr);
+    CHECK(cache.drops() == 1);
+  }
+  SECTION("a symlink swapped") {
+    std::filesystem::create_directory_symlink("/mnt/open", "/mnt/new-link");
+    CHECK(cache.find("/mnt/a/b/file", true) == nullptr);  // anything: /mnt changed
+    REQUIRE(::rename("/mnt/new-link", "/mnt/link") == 0);
+    CHECK(cache.find("/mnt/link/file", true) == nullptr);
+  }
+  SECTION("a directory moved in a higher one") {
+    REQUIRE(::rename("/mnt/a", "/mnt/a2") == 0);
+    CHECK(cache.find("/mnt/abs/file", true) == nullptr);
+  }
+  SECTION("a file added") {
+    test::write_file("/mnt/a/b/new", "x\n");
+    CHECK(cache.find("/mnt/a/b/file", true) == nullptr);
+  }
+  SECTION("a directory made writable") {
+    REQUIRE(::chmod("/mnt/a", 0777) == 0);
+    CHECK(cache.find("/mnt/a/b/file", true) == nullptr);
+    CHECK(remembered("/mnt/a/b/file").empty());  // and not remembered again
+  }
+  SECTION("cleared, disabled") {
+    cache.clear();
+    CHECK(cache.size() == 0);
+    CHECK(remembered("/mnt/a/b/file") == "/mnt/a/b/file");
+    cache.disable();
+    CHECK(cache.size() == 0);
+    CHECK(remembered("/mnt/a/b/file").empty());
+  }
+}
+
+TEST_CASE("the path cache holds a bounded amount, however many spellings a path has",
+          "[policy][cache]") {
+  FileSets sets;
+  PathCache cache(sets, 0);
+  // 10000 names of 1 kB ("/a/./././..." would do the same through resolve()).
+  const std::string tail(1000, '.');
+  for (int i = 0; i < 10000; ++i) cache.insert("/" + std::to_string(i) + tail, true, "/x");
+  CHECK(cache.bytes() <= PathCache::kMaxBytes);
+  CHECK(cache.size() > 0);
+  CHECK(cache.size() < 10000);
+  CHECK(cache.peek("/9999" + tail, true) != nullptr);  // the newest are kept
+}
+
+TEST_CASE("the path cache cannot be raced by the program's own threads", "[policy][cache][race]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(std::filesystem::is_directory("/mnt"), "no /mnt to mount a scratch tmpfs on");
+  // As root (no user of its own), in a directory only root may change: what the cache would
+  // remember, were its links not the program's to change.
+  test::ScratchTmpfs mnt("/mnt");
+  REQUIRE(mnt.mounted());
+  REQUIRE(::mkdir("/mnt/r", 0755) == 0);
+  test::write_file("/mnt/r/public", "public\n");
+  test::write_file("/mnt/r/secret", "SECRET\n");
+  JudgeRun j({"symlink-race", "/mnt/r", "3"});
+  j.spec.isolation.user = std::nullopt;
+  j.judge.allow.push_back("symlink");
+  j.judge.allow.push_back("rename");
+  j.judge.files.soft_banned.add("/mnt/r/secret");
+  for (const char* name : {"link", "to-public", "to-secret"}) {
+    j.judge.files.writable.add(std::string("/mnt/r/") + name);
+    j.judge.files.names.add(std::string("/mnt/r/") + name);
+  }
+  j.judge.files.readable.add("/mnt/r/public");
+  Result r = j.run();
+  CHECK(r.status == Status::kNormal);
+  INFO(j.output());
+  CHECK(j.output().starts_with("lost "));
+}
+
+TEST_CASE("the judge forgets remembered paths when the program writes or changes names",
+          "[policy][cache]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(std::filesystem::is_directory("/mnt"), "no /mnt to mount a scratch tmpfs on");
+  CacheTree t;
+  REQUIRE(t.mnt.mounted());
+  // Stats (past the cold walks), then (or not) an open of /dev/null for writing, which the sets
+  // allow.
+  for (bool write : {false, true}) {
+    JudgeRun j({"stat-write", "/mnt/a/b/file", std::to_string(PathCache::kColdWalks + 2),
+                write ? "/dev/null" : ""});
+    j.judge.files.readable.add("/mnt/");
+    j.judge.files.writable.add("/dev/null");
+    j.spec.policy = make_policy(j.judge);
+    JudgeHandler handler(j.judge);
+    Result r = tracer::run(j.spec, handler);
+    CHECK(r.status == Status::kNormal);
+    CHECK(j.output() == (write ? "ret=0\nret=0\n" : "ret=0\n"));
+    CHECK(handler.path_cache().hits() >= 1);
+    CHECK((handler.path_cache().peek("/mnt/a/b/file", true) != nullptr) == !write);
   }
 }
 

@@ -377,6 +377,23 @@ static void* flip_name(void* unused) {
   return NULL;
 }
 
+// Opens `path` and prints `what` and its first line (of the first 63 bytes), or the errno.
+static void open_print(const char* what, const char* path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) {
+    printf("%s err=%s\n", what, strerrorname_np(errno));
+    fflush(stdout);
+    return;
+  }
+  char buf[64] = {0};
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  char* nl = n > 0 ? strchr(buf, '\n') : NULL;
+  if (nl != NULL) *nl = 0;
+  printf("%s %s%s\n", what, strcmp(buf, "SECRET") == 0 ? "ESCAPED " : "", buf);
+  fflush(stdout);
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return 100;
   const char* mode = argv[1];
@@ -665,6 +682,49 @@ int main(int argc, char** argv) {
     say("resumed after SIGSTOP");
     raise(SIGTSTP);
     say("resumed after SIGTSTP");
+    return 0;
+  }
+  // open-again PATH: opens PATH 16 times (a path named that often is remembered) and prints
+  // its first line ("first ..."), waits for a line on stdin, then opens it again ("second
+  // ..."): a path the tracer remembers, changed in between by another hand, must be judged anew.
+  if (strcmp(mode, "open-again") == 0 && argc > 2) {
+    for (int i = 0; i < 15; ++i) close(open(arg, O_RDONLY));
+    open_print("first", arg);
+    char c;
+    while (read(0, &c, 1) == 1 && c != '\n') {
+    }
+    open_print("second", arg);
+    return 0;
+  }
+  // swap-dir DIR SECRET: opens DIR/sub/file ("first ..."), then moves DIR/sub away and puts a
+  // symlink to the directory SECRET in its place, and opens DIR/sub/file again ("second ..."):
+  // the program's own change to a path it named before.
+  if (strcmp(mode, "swap-dir") == 0 && argc > 3) {
+    char path[4096], sub[4096], old[4096];
+    snprintf(path, sizeof path, "%s/sub/file", arg);
+    snprintf(sub, sizeof sub, "%s/sub", arg);
+    snprintf(old, sizeof old, "%s/old", arg);
+    open_print("first", path);
+    result("rename", rename(sub, old));
+    result("symlink", symlink(argv[3], sub));
+    open_print("second", path);
+    return 0;
+  }
+  // proc-pid-twice: opens /proc/<own pid>/status by its number ("first ..."), then a child
+  // opens the same path ("second ..."): what was its parent's own /proc entry is another
+  // process's for the child.
+  if (strcmp(mode, "proc-pid-twice") == 0) {
+    char pid[32] = {0}, path[64];
+    if (readlink("/proc/self", pid, sizeof pid - 1) <= 0) return 101;
+    snprintf(path, sizeof path, "/proc/%s/status", pid);
+    open_print("first", path);
+    const pid_t child = fork();
+    if (child == 0) {
+      open_print("second", path);
+      _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
     return 0;
   }
   // A hard link gives a readable name to a file we may not read.

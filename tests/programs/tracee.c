@@ -377,6 +377,16 @@ int main(int argc, char** argv) {
     report(stat(arg, &st));
     return 0;
   }
+  // stat-write PATH N FILE: stat PATH N times (one line for all), then, unless FILE is "", open
+  // FILE for writing.
+  if (strcmp(mode, "stat-write") == 0 && argc > 4) {
+    struct stat st;
+    long r = 0;
+    for (int i = 0; i < atoi(argv[3]) && r == 0; ++i) r = stat(arg, &st);
+    report(r);
+    if (argv[4][0] != 0) report(open(argv[4], O_WRONLY) < 0 ? -1 : 0);
+    return 0;
+  }
   // calls NAME N: the syscall N times, one result line each.
   if (strcmp(mode, "calls") == 0 && argc > 3) {
     for (int i = 0; i < atoi(argv[3]); ++i) report(call(arg));

@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +146,15 @@ std::string read_file(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+ScratchTmpfs::ScratchTmpfs(std::string dir) : dir_(std::move(dir)) {
+  mounted_ = guarded() && ::mount("tmpfs", dir_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
+                                  "mode=0755,uid=0,gid=0,size=1m") == 0;
+}
+
+ScratchTmpfs::~ScratchTmpfs() {
+  if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
 }
 
 void write_file(const std::string& path, const std::string& text, int mode) {

@@ -73,6 +73,22 @@ class TempDir {
   std::string path_;
 };
 
+// A tmpfs (root's, mode 0755) mounted on the existing directory `dir` for the object's lifetime,
+// in the guard's private mount namespace: a tree whose directories only root can change (what
+// the tracer's path cache may remember). mounted() is false when the mount failed.
+class ScratchTmpfs {
+ public:
+  explicit ScratchTmpfs(std::string dir);
+  ~ScratchTmpfs();
+  ScratchTmpfs(const ScratchTmpfs&) = delete;
+  ScratchTmpfs& operator=(const ScratchTmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
 // A copy of the dynamic ELF `src` at `dst` (mode 0755) whose PT_INTERP names `interpreter`
 // instead of ld.so: the string is overwritten in place, so it must be no longer than the
 // original. Returns false (and a reason in `why`) when that cannot be done.

@@ -1169,7 +1169,10 @@ void Session::start_freeze(Run& run, Context::Info& info) {
   f.since = Clock::now();
   bool others = false;
   for (auto& [tid, t] : tasks_) {
-    if (t.run != &run || t.init || tid == info.tid) continue;
+    // The PID namespace's init is the tracer's own code (it shares the tracer's memory, not the
+    // program's, and never writes the program's): it cannot race the check. Counting it would
+    // freeze every check of a single-threaded program (an exit stop more per syscall).
+    if (t.run != &run || tid == info.tid || t.init) continue;
     others = true;
     if (t.held || t.vfork_parent) continue;
     if (::ptrace(PTRACE_INTERRUPT, tid, 0, 0) == 0) f.awaiting[tid] = true;

@@ -302,9 +302,14 @@ const std::vector<PathSyscall>& path_syscalls() {
 }
 
 const PathSyscall* find_path_syscall(std::string_view name) {
-  const auto& t = path_syscalls();
-  auto it = std::find_if(t.begin(), t.end(), [&](const PathSyscall& s) { return s.name == name; });
-  return it == t.end() ? nullptr : &*it;
+  // At every path check: a hash, not a walk through the table.
+  static const std::unordered_map<std::string_view, const PathSyscall*> by_name = [] {
+    std::unordered_map<std::string_view, const PathSyscall*> m;
+    for (const PathSyscall& s : path_syscalls()) m.emplace(s.name, &s);
+    return m;
+  }();
+  auto it = by_name.find(name);
+  return it == by_name.end() ? nullptr : it->second;
 }
 
 bool takes_path(std::string_view name) {

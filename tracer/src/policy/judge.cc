@@ -193,7 +193,8 @@ Policy make_policy(const JudgePolicy& judge, Counting counting) {
 JudgeHandler::JudgeHandler(std::shared_ptr<const JudgePolicy> judge,
                            std::shared_ptr<const FileSets> files)
     : judge_(std::move(judge)),
-      files_(files ? std::move(files) : std::shared_ptr<const FileSets>(judge_, &judge_->files)) {}
+      files_(files ? std::move(files) : std::shared_ptr<const FileSets>(judge_, &judge_->files)),
+      paths_(*files_) {}
 
 Decision JudgeHandler::on_syscall(Context& ctx) {
   const std::string name(ctx.syscall_name());
@@ -360,6 +361,8 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
   // that look at several operands (link, rename) or at the file's contents (exec).
   std::vector<Resolved> resolved;
   std::vector<std::string> given;
+  resolved.reserve(syscall.operands.size());
+  given.reserve(syscall.operands.size());
   std::uint64_t open_flags = 0;
   // The program's first exec runs the file the caller chose (perhaps a sealed copy in a memfd,
   // which has no name): not a question for the file sets. What the kernel makes of it (its
@@ -415,7 +418,12 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
       access = open_access(how.flags);
       follow = open_follows(how.flags);
     }
+    // A syscall that writes or changes names may change what a path leads to: nothing
+    // remembered stays (PathCache). After a chroot, the program's root is not the tracer's.
+    if (access == Access::kWrite || access == Access::kName) paths_.clear();
+    if (syscall.name == "chroot") paths_.disable();
     Resolved r;
+    PathCache::Entry* cached = nullptr;
     if (fd_itself) {
       // Stat-like calls on an open fd are fstat: whatever the fd is, the program has it.
       if (access == Access::kStat) {
@@ -437,8 +445,11 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
       }
       path = dirfd == AT_FDCWD ? "." : "/dev/fd/" + std::to_string(dirfd);
     } else {
-      r = resolve(ctx.pid(), ctx.tgid(), dirfd, path, follow);
+      // An absolute path the run named before, through directories that cannot change, needs
+      // no walk; one walked through such directories only is remembered (PathCache).
+      r = resolve(ctx.pid(), ctx.tgid(), dirfd, path, follow, &paths_);
       if (r.error != 0) return Decision::deny(r.error);
+      cached = paths_.last();
       if (r.fd >= 0) {
         // /dev/stdin, /dev/fd/N, /proc/self/fd/N: an open may reopen the fd within its own mode;
         // nothing else goes through /proc/self/fd.
@@ -455,7 +466,16 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
         continue;
       }
     }
-    if (!callers_choice && !permitted(files, access, r.path, ctx.pid())) {
+    // The sets' answer for a remembered path is remembered with it.
+    const auto a = static_cast<std::size_t>(access);
+    bool allowed;
+    if (cached != nullptr && cached->allowed[a] >= 0) {
+      allowed = cached->allowed[a] != 0;
+    } else {
+      allowed = permitted(files, access, r.path, ctx.pid());
+      if (cached != nullptr) cached->allowed[a] = allowed ? 1 : 0;
+    }
+    if (!callers_choice && !allowed) {
       if (files.soft_banned.contains(r.path)) {
         outcome = Decision::deny(EACCES);
         continue;

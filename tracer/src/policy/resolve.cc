@@ -7,8 +7,12 @@
 // differ from the tracer's; otherwise through plain paths (cheaper).
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -107,17 +111,70 @@ bool refused_proc_entry(std::string_view entry) {
   return false;
 }
 
+// Whether the entries of a directory with this status can change only by a privileged hand:
+// owned by root, writable by neither its group nor others.
+bool root_only(const struct stat& st) {
+  return S_ISDIR(st.st_mode) && st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+// Whether every change to the directory `dir` goes through this kernel's VFS, so that inotify
+// reports it: local disk filesystems, tmpfs, overlayfs (the layers are only the host's to
+// change), and read-only images. Not NFS, CIFS, FUSE, 9p (another machine or a server process
+// changes them), nor sysfs, procfs, cgroupfs (the kernel adds and removes their entries).
+bool notifies_every_change(const std::string& dir) {
+  struct statfs fs {};
+  if (::statfs(dir.c_str(), &fs) != 0) return false;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case EXT4_SUPER_MAGIC:  // ext2, ext3, ext4
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case F2FS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case RAMFS_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:
+    case SQUASHFS_MAGIC:
+    case EROFS_SUPER_MAGIC_V1:
+    case ISOFS_SUPER_MAGIC:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class Walker {
  public:
-  Walker(pid_t tid, pid_t tgid) : tid_(tid), tgid_(tgid) { choose_view(); }
+  Walker(pid_t tid, pid_t tgid, PathCache* cache) : tid_(tid), tgid_(tgid), cache_(cache) {
+    if (cache_ != nullptr && !cache_->enabled()) cache_ = nullptr;
+    // A task whose view was seen to be the tracer's keeps it (see PathCache).
+    if (cache_ != nullptr && cache_->view_is_ours(tid_)) return;
+    choose_view();
+    // Only the tracer's own view of the filesystem is remembered.
+    if (!prefix_.empty()) {
+      cache_ = nullptr;
+    } else if (cache_ != nullptr) {
+      cache_->note_view_is_ours(tid_);
+    }
+  }
+
+  bool cached_view() const { return cache_ != nullptr; }
 
   Resolved run(int dirfd, std::string_view path, bool follow_last) {
+    Resolved r = walk(dirfd, path, follow_last);
+    if (cache_ != nullptr && stable_ && r.error == 0 && r.fd < 0 && !r.proc_refused)
+      cache_->insert(path, follow_last, r.path);
+    return r;
+  }
+
+ private:
+  Resolved walk(int dirfd, std::string_view path, bool follow_last) {
     Resolved r;
     if (path.size() >= PATH_MAX) return error(ENAMETOOLONG);
     std::string cur;
     if (path[0] == '/') {
       cur = "/";
+      if (cache_ != nullptr) enter_root();
     } else {
+      stable_ = false;
       std::string base;
       const std::string link =
           dirfd == AT_FDCWD ? "/proc/" + std::to_string(tid_) + "/cwd"
@@ -141,10 +198,13 @@ class Walker {
       const bool last = todo.empty();
       if (c == ".") continue;
       if (c == "..") {
+        stable_ = false;
         cur = parent_of(cur);
         continue;
       }
       if (c.size() > NAME_MAX) return error(ENAMETOOLONG);
+      // What /proc shows depends on the task that looks.
+      if (cur == "/proc" || cur.starts_with("/proc/")) stable_ = false;
       if (cur == "/proc") {
         if (c == "self") {
           cur = "/proc/" + std::to_string(tgid_);
@@ -172,25 +232,49 @@ class Walker {
         return r;
       }
       if (!last || follow_last || trailing_slash) {
-        struct stat st {};
-        if (::lstat(host(next).c_str(), &st) != 0) {
-          const int err = errno;
-          if (err == ENOENT && last) {  // something to create
-            cur = std::move(next);
-            break;
+        // A name remembered while its directory has not changed needs no look.
+        const PathCache::Name* known = stable_ && cache_ != nullptr ? cache_->name(next) : nullptr;
+        bool link = known != nullptr && !known->directory;
+        std::string target;
+        if (link) {
+          target = known->target;
+        } else if (known == nullptr) {
+          struct stat st {};
+          if (::lstat(host(next).c_str(), &st) != 0) {
+            const int err = errno;
+            if (err == ENOENT && last) {  // something to create
+              stable_ = false;
+              cur = std::move(next);
+              break;
+            }
+            return error(err);
           }
-          return error(err);
+          link = S_ISLNK(st.st_mode);
+          if (link) {
+            if (int err = read_link(host(next), target); err != 0) return error(err);
+            // Its directory cannot change unseen: neither can the link (a symlink's target is
+            // never rewritten in place).
+            if (stable_ && cache_ != nullptr) cache_->remember(next, {false, target});
+          } else if (!S_ISDIR(st.st_mode) && (!last || trailing_slash)) {
+            return error(ENOTDIR);
+          } else if (stable_ && cache_ != nullptr && S_ISDIR(st.st_mode)) {
+            if (stable_dir(next, st)) {
+              cache_->remember(next, {true, {}});
+            } else {
+              stable_ = false;
+            }
+          }
         }
-        if (S_ISLNK(st.st_mode)) {
+        if (link) {
           if (++links > kMaxLinks) return error(ELOOP);
-          std::string target;
-          if (int err = read_link(host(next), target); err != 0) return error(err);
           if (target.empty()) return error(ENOENT);
-          if (target[0] == '/') cur = "/";
+          if (target[0] == '/') {
+            cur = "/";
+            if (stable_ && cache_ != nullptr) enter_root();
+          }
           push_components(todo, target);
           continue;
         }
-        if (!S_ISDIR(st.st_mode) && (!last || trailing_slash)) return error(ENOTDIR);
       }
       cur = std::move(next);
     }
@@ -199,7 +283,26 @@ class Walker {
     return r;
   }
 
- private:
+  // The walk (re)starts at the root: are its names only root's to change?
+  void enter_root() {
+    if (const PathCache::Name* known = cache_->name("/"); known != nullptr && known->directory)
+      return;
+    struct stat st {};
+    if (::lstat("/", &st) == 0 && stable_dir("/", st)) {
+      cache_->remember("/", {true, {}});
+    } else {
+      stable_ = false;
+    }
+  }
+
+  // Whether directory `dir` (the tracer's name; `st` its lstat) is PathCache's kind: only root
+  // may change it, the sets let no program change it, and any change from now on is seen. The
+  // watch comes before its status is read again and before any name is looked up in it.
+  bool stable_dir(const std::string& dir, struct stat& st) const {
+    return root_only(st) && !cache_->changeable(dir) && notifies_every_change(dir) &&
+           cache_->watch(dir) && ::lstat(dir.c_str(), &st) == 0 && root_only(st);
+  }
+
   static Resolved error(int err) {
     Resolved r;
     r.error = err;
@@ -278,17 +381,170 @@ class Walker {
   pid_t tid_;
   pid_t tgid_;
   std::string prefix_;
+  PathCache* cache_;
+  bool stable_ = true;  // every directory the walk looked a name up in is PathCache's kind
 };
 
 }  // namespace
 
-Resolved resolve(pid_t tid, pid_t tgid, int dirfd, std::string_view path, bool follow_last) {
+PathCache::Entry* PathCache::find(std::string_view path, bool follow_last) {
+  if (!enabled_) return nullptr;
+  if (held()) poll();
+  Entry* e = peek(path, follow_last);
+  if (e != nullptr) ++hits_;
+  return e;
+}
+
+PathCache::Entry* PathCache::peek(std::string_view path, bool follow_last) {
+  Map<Entry>& map = entries_[follow_last ? 1 : 0];
+  auto it = map.find(path);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+const PathCache::Entry* PathCache::peek(std::string_view path, bool follow_last) const {
+  const Map<Entry>& map = entries_[follow_last ? 1 : 0];
+  auto it = map.find(path);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+bool PathCache::fits(std::size_t n) {
+  // A node of an unordered_map, its hash and bucket: about 64 bytes besides the strings.
+  bytes_ += n + 64;
+  if (bytes_ <= kMaxBytes) return true;
+  clear();
+  return false;
+}
+
+void PathCache::insert(std::string_view path, bool follow_last, std::string resolved) {
+  if (!enabled_ || path.empty() || path[0] != '/') return;
+  if (!fits(path.size() + resolved.size())) return;
+  Entry& e = entries_[follow_last ? 1 : 0][std::string(path)];
+  e.path = std::move(resolved);
+  e.allowed = {-1, -1, -1, -1};
+  last_ = &e;
+}
+
+const PathCache::Name* PathCache::name(std::string_view path) const {
+  auto it = names_.find(path);
+  return it == names_.end() ? nullptr : &it->second;
+}
+
+void PathCache::remember(std::string path, Name name) {
+  if (enabled_ && fits(path.size() + name.target.size())) names_[std::move(path)] = std::move(name);
+}
+
+void PathCache::note_view_is_ours(pid_t tid) {
+  // One per task of the run; a run that makes ever new tasks starts over now and then.
+  if (views_.size() >= 65536) views_.clear();
+  if (enabled_) views_.insert(tid);
+}
+
+bool PathCache::changeable(std::string_view dir) const {
+  for (const FileSet* set : {&sets_->writable, &sets_->names}) {
+    // A tree entry at `dir` or above grants its children.
+    if (set->covers_below(dir)) return true;
+    // The directory whose children an entry grants: "/d/*" and "/d/**" grant those of /d;
+    // "/d/x" and "/d/x/" grant /d/x itself, a child of /d (an open with O_CREAT creates it, a
+    // names grant removes or replaces it). Its base's entries too (a prepared profile's, under
+    // the run's own).
+    bool found = false;
+    set->for_each([&](std::string_view e) {
+      std::string_view parent;
+      if (e.ends_with("/**") || e.ends_with("/*")) {
+        parent = e.substr(0, e.rfind('/'));
+      } else {
+        if (e.size() > 1 && e.ends_with('/')) e.remove_suffix(1);
+        parent = e.substr(0, e.rfind('/'));
+      }
+      if (parent.empty()) parent = "/";
+      found = found || parent == dir;
+    });
+    if (found) return true;
+  }
+  return false;
+}
+
+bool PathCache::watch(const std::string& dir) {
+  if (!enabled_ || watch_failed_) return false;
+  if (!poll_) {
+    // One epoll set over the inotify instance (EPOLLIN: events queued) and the tracer thread's
+    // mountinfo (EPOLLPRI: a mount or unmount in its mount namespace, propagated ones too).
+    UniqueFd notify(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    UniqueFd mounts(::open("/proc/thread-self/mountinfo", O_RDONLY | O_CLOEXEC));
+    UniqueFd poll(::epoll_create1(EPOLL_CLOEXEC));
+    epoll_event in{}, pri{};
+    in.events = EPOLLIN;
+    pri.events = EPOLLPRI;
+    if (!notify || !mounts || !poll ||
+        ::epoll_ctl(poll.get(), EPOLL_CTL_ADD, notify.get(), &in) != 0 ||
+        ::epoll_ctl(poll.get(), EPOLL_CTL_ADD, mounts.get(), &pri) != 0) {
+      watch_failed_ = true;  // EMFILE: the user's inotify instances are all taken...
+      return false;
+    }
+    notify_ = std::move(notify);
+    mounts_ = std::move(mounts);
+    poll_ = std::move(poll);
+  }
+  // Entries added, removed, renamed in or out; the directory's own status (mode, owner, ACL),
+  // removal or move; its filesystem unmounted (IN_UNMOUNT comes unasked). The path has no
+  // symlink (the walk resolved it): IN_DONT_FOLLOW to be sure.
+  constexpr std::uint32_t kChanges = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                                     IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR |
+                                     IN_DONT_FOLLOW;
+  return ::inotify_add_watch(notify_.get(), dir.c_str(), kChanges) >= 0;
+}
+
+void PathCache::poll() {
+  if (!poll_) return;
+  epoll_event ready[2];
+  const int n = ::epoll_wait(poll_.get(), ready, 2, 0);
+  if (n == 0) return;  // nothing changed: the common case, one syscall
+  // Read what inotify queued, so that the same changes are not seen again.
+  alignas(inotify_event) char buf[4096];
+  while (::read(notify_.get(), buf, sizeof buf) > 0 || errno == EINTR) {
+  }
+  ++drops_;
+  clear();
+}
+
+void PathCache::clear() {
+  last_ = nullptr;
+  bytes_ = 0;
+  for (auto& m : entries_) m.clear();
+  names_.clear();
+}
+
+void PathCache::disable() {
+  clear();
+  views_.clear();
+  enabled_ = false;
+}
+
+Resolved resolve(pid_t tid, pid_t tgid, int dirfd, std::string_view path, bool follow_last,
+                 PathCache* cache) {
+  Resolved r;
   if (path.empty()) {
-    Resolved r;
     r.error = ENOENT;
     return r;
   }
-  return Walker(tid, tgid).run(dirfd, path, follow_last);
+  if (cache != nullptr) {
+    cache->last_ = nullptr;
+    // A short run's walks are not worth remembering (kColdWalks).
+    if (cache->walks_ < cache->cold_walks_) {
+      ++cache->walks_;
+      cache = nullptr;
+    }
+  }
+  Walker walker(tid, tgid, cache);
+  if (walker.cached_view() && path[0] == '/') {
+    if (PathCache::Entry* e = cache->find(path, follow_last)) {
+      cache->last_ = e;
+      r.path = e->path;
+      r.host = e->path;
+      return r;
+    }
+  }
+  return walker.run(dirfd, path, follow_last);
 }
 
 Resolved resolve_fd(pid_t tid, pid_t tgid, int fd) {

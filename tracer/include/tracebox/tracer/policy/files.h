@@ -4,13 +4,18 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include "tracebox/util/unique_fd.h"
 
 namespace tracebox::tracer::policy {
 
@@ -141,11 +146,128 @@ struct Resolved {
   bool not_a_file = false;
 };
 
+// A run's memory of what resolve() found, so that a path the program names again is not walked
+// again (one read of pending changes instead of a syscall per component). What is remembered:
+// absolute paths (as the program gave them) and their resolution, the directories and symlinks
+// met on the way, and the tasks whose root and mount namespace are the tracer's. A name enters
+// only when resolve() walked it from the tracer's own root (the task's root and mount namespace
+// are the tracer's), through no /proc and no "..", and only through directories that
+//   - are owned by root and writable by neither group nor others (ACLs show in the group bits),
+//     so that no unprivileged process, in this run or another, can add, remove or swap an entry
+//     in them, and
+//   - the sets grant neither write nor names on any of their entries, directly or through a
+//     tree entry above them (the run's own programs could change them, and so could those of
+//     another run that runs as root);
+// and each of those directories is watched (inotify) from before the walk looks a name up in it.
+// Before anything is taken from it, the cache polls (one epoll_wait) for a change to a watched
+// directory's entries or status by anyone, root included, and for a mount or unmount in the
+// tracer's mount namespace (what /proc/thread-self/mountinfo signals): any drops everything.
+// The judge also clears it whenever it lets a syscall write or change names, and disables it
+// at a chroot. A task's root and mount namespace are checked at its first walk; afterwards they
+// could only change by chroot (disables), setns, mount or pivot_root (never allowed), or unshare
+// of the mount namespace where the policy lets the program make namespaces: a copy it cannot
+// mount in. Not seen: a change on a filesystem whose changes inotify does not report (another
+// NFS client, a FUSE server, sysfs's own entries), which only their owners and the kernel make.
+//
+// Its cost is bounded: the first kColdWalks walks of a run remember nothing (a short run would
+// spend more setting it up, an inotify instance, an epoll set and a watch per directory, than it
+// saves), and what it holds is at most kMaxBytes of names (a program naming ever new spellings
+// of its paths, "/a/./b", "/a/././b"..., only makes it start over).
+class PathCache {
+ public:
+  static constexpr int kColdWalks = 8;
+  static constexpr std::size_t kMaxBytes = std::size_t{4} << 20;
+  struct Entry {
+    std::string path;  // resolve()'s Resolved::path (and host: the views are the same)
+    // FileSets::allows(access, path) by Access, once asked: -1 unknown, 0 no, 1 yes.
+    std::array<signed char, 4> allowed{-1, -1, -1, -1};
+  };
+  // A name met by a walk (a resolved path): a directory the walk may enter without looking at
+  // it again, or a symlink and its target.
+  struct Name {
+    bool directory = false;
+    std::string target;  // a symlink's
+  };
+  // `sets`: the run's sets, which must outlive the cache. `cold_walks`: the walks that remember
+  // nothing (tests remember from the first).
+  explicit PathCache(const FileSets& sets, int cold_walks = kColdWalks)
+      : sets_(&sets), cold_walks_(cold_walks) {}
+  PathCache(const PathCache&) = delete;
+  PathCache& operator=(const PathCache&) = delete;
+  // Drops everything if a watched directory or the mounts changed since the last poll (one
+  // epoll_wait when anything is held). Then the entry of `path` (absolute, as the program gave
+  // it) with that `follow_last`, or nullptr.
+  Entry* find(std::string_view path, bool follow_last);
+  // The same without polling: what is held now.
+  Entry* peek(std::string_view path, bool follow_last);
+  const Entry* peek(std::string_view path, bool follow_last) const;
+  void insert(std::string_view path, bool follow_last, std::string resolved);
+  // The entry of the path of the last resolve() given this cache, found or added; nullptr when
+  // it is not remembered.
+  Entry* last() const { return last_; }
+  // The remembered name `path` (resolved), or nullptr; no polling.
+  const Name* name(std::string_view path) const;
+  void remember(std::string path, Name name);
+  // Whether task `tid`'s root and mount namespace were seen to be the tracer's.
+  bool view_is_ours(pid_t tid) const { return enabled_ && views_.count(tid) != 0; }
+  void note_view_is_ours(pid_t tid);
+  // Whether the sets grant write or names on an entry of directory `dir` (its children).
+  bool changeable(std::string_view dir) const;
+  // Watches directory `dir` (the tracer's name) for changes; false when it cannot (no inotify
+  // instance or watch left, no mountinfo to poll): then nothing walked through it may be
+  // remembered.
+  bool watch(const std::string& dir);
+  void clear();
+  // From now on nothing is remembered nor found (the program's root may have changed).
+  void disable();
+  bool enabled() const { return enabled_; }
+  std::size_t size() const { return entries_[0].size() + entries_[1].size(); }
+  // How often a change by another hand (or a mount) dropped what it held; for tests.
+  std::uint64_t drops() const { return drops_; }
+  // How many paths find() found; for tests.
+  std::uint64_t hits() const { return hits_; }
+  // What its names take, about (keys, values and a node each); at most kMaxBytes.
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <typename V>
+  using Map = std::unordered_map<std::string, V, Hash, std::equal_to<>>;
+  // Polls for changes; any at all (an event, an overflow, a watch gone, a mount, an error)
+  // clears.
+  void poll();
+  bool held() const { return size() != 0 || !names_.empty(); }
+  friend Resolved resolve(pid_t, pid_t, int, std::string_view, bool, PathCache*);
+  const FileSets* sets_;
+  std::array<Map<Entry>, 2> entries_;  // [follow_last]
+  Map<Name> names_;
+  std::unordered_set<pid_t> views_;
+  Entry* last_ = nullptr;
+  int cold_walks_;
+  int walks_ = 0;  // counted up to cold_walks_
+  std::size_t bytes_ = 0;
+  // Accounts for `n` more bytes; false (and everything dropped) past kMaxBytes.
+  bool fits(std::size_t n);
+  UniqueFd notify_;  // the inotify instance, made at the first watch
+  UniqueFd mounts_;  // /proc/thread-self/mountinfo: EPOLLPRI at a mount or unmount
+  UniqueFd poll_;    // epoll over both
+  bool watch_failed_ = false;
+  bool enabled_ = true;
+  std::uint64_t drops_ = 0;
+  std::uint64_t hits_ = 0;
+};
+
 // Resolves `path` for task `tid` of process `tgid` the way the kernel will: relative to its cwd,
 // its root, or `dirfd` (via /proc), following symlinks before applying "..", at most 40 links,
 // /proc/self and /proc/thread-self mapped to the task. The result names /proc/<tgid> as
-// /proc/self. `follow_last`: whether a symlink in the last component is followed.
-Resolved resolve(pid_t tid, pid_t tgid, int dirfd, std::string_view path, bool follow_last);
+// /proc/self. `follow_last`: whether a symlink in the last component is followed. With a
+// `cache`, an absolute path found there is not walked, names it holds are not looked at again,
+// and what was walked as PathCache allows is added to it.
+Resolved resolve(pid_t tid, pid_t tgid, int dirfd, std::string_view path, bool follow_last,
+                 PathCache* cache = nullptr);
 
 // The file an fd of task `tid` refers to (AT_FDCWD: its cwd), as resolve() would name it, for a
 // syscall that acts on the fd itself (AT_EMPTY_PATH, a NULL path, fchmod). EBADF when it is not

@@ -71,6 +71,8 @@ class JudgeHandler : public Handler {
   Decision on_syscall(Context& ctx) override;
   const JudgePolicy& judge() const { return *judge_; }
   const FileSets& files() const { return *files_; }
+  // The run's memory of resolved paths (see PathCache), judged against files().
+  const PathCache& path_cache() const { return paths_; }
 
  private:
   Decision count(const std::string& name);
@@ -82,6 +84,7 @@ class JudgeHandler : public Handler {
   std::shared_ptr<const JudgePolicy> judge_;
   std::shared_ptr<const FileSets> files_;  // judge_->files, or the run's
   std::unordered_map<std::string, std::uint64_t> used_;
+  PathCache paths_;
 };
 
 }  // namespace tracebox::tracer::policy
