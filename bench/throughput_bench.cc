@@ -3,6 +3,7 @@
 //   floor       posix_spawn + waitpid, no sandbox: two threads, each one run at a time;
 //   runprog     runprog launched per run (the default profile), two at a time;
 //   library/1   tracer::async_run on one io_context, two in flight (one tracer thread);
+//   library/1x4 the same with four in flight (SessionOptions' default on 2 CPUs);
 //   library/2   two io_contexts on two threads, one in flight each (two tracer threads);
 //   and library/1 without the PID namespace, and without any isolation layer: what they cost.
 // The library runs use a prepared profile (policy::prepare_profile("default")), owned I/O
@@ -193,6 +194,9 @@ int main(int argc, char** argv) {
                       }});
   variants.push_back({"library, 1 io_context, 2 in flight", [&](std::atomic<int>& f) {
                         library(one, runs, 2, *profile, dir, program, f);
+                      }});
+  variants.push_back({"library, 1 io_context, 4 in flight (the default)", [&](std::atomic<int>& f) {
+                        library(one, runs, 4, *profile, dir, program, f);
                       }});
   variants.push_back({"library, 2 io_contexts on 2 threads", [&](std::atomic<int>& f) {
                         std::thread t(
