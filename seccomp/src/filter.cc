@@ -97,9 +97,9 @@ struct Spec {
   bool compat = false;
   bool tracer = false;
   bool tracer_namespaces = false;  // for_tracer without its clone/unshare namespace refusals
-  std::vector<Rule> rules;  // as given: conditions not yet narrowed
-  std::string error;        // the first add() error, thrown by build()
-  std::string cache_dir;    // where built programs are kept ("" for none); not part of the filter
+  std::vector<Rule> rules;         // as given: conditions not yet narrowed
+  std::string error;               // the first add() error, thrown by build()
+  std::string cache_dir;  // where built programs are kept ("" for none); not part of the filter
 
   bool named(std::string_view syscall) const {
     return std::any_of(rules.begin(), rules.end(),
@@ -190,8 +190,7 @@ void add_tracer_defaults(const Spec& s, std::vector<Rule>& rules, std::uint32_t 
   add_flag_guards(rules, "clone", clone_flags_arg(arch),
                   s.tracer_namespaces ? kRefusedClone & ~kCloneNamespaces : kRefusedClone,
                   kViolation, max);
-  if (!s.tracer_namespaces)
-    add_flag_guards(rules, "unshare", 0, kRefusedUnshare, kViolation, max);
+  if (!s.tracer_namespaces) add_flag_guards(rules, "unshare", 0, kRefusedUnshare, kViolation, max);
   // clone3's flags are in memory where BPF cannot read them; ENOSYS makes libc use clone.
   std::erase_if(rules, [](const Rule& r) { return r.syscall == "clone3"; });
   rules.push_back({"clone3", Action::error(ENOSYS), {}});

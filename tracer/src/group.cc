@@ -18,6 +18,7 @@
 #include <thread>
 #include <utility>
 
+#include "blocking.h"
 #include "tracebox/util/error.h"
 #include "tracebox/util/unique_fd.h"
 
@@ -440,35 +441,17 @@ GroupResult run_group(GroupSpec spec, RunOptions options) {
   std::optional<GroupResult> out;
   GroupHandle handle =
       async_run_group(io, std::move(spec), [&](GroupResult r) { out = std::move(r); });
-  std::optional<asio::steady_timer> deadline;
-  bool timed_out = false;
-  if (options.timeout) {
-    deadline.emplace(io, *options.timeout);
-    deadline->async_wait([&](const asio::error_code& ec) {
-      if (ec || out) return;
-      timed_out = true;
-      handle.cancel();
-    });
-  }
-  {
-    std::optional<std::stop_callback<std::function<void()>>> on_stop;
-    if (options.stop.stop_possible())
-      on_stop.emplace(options.stop, std::function<void()>([&handle] { handle.cancel(); }));
-    while (!out && io.run_one() > 0) {
-    }
-  }
-  if (deadline) deadline->cancel();
+  const bool timed_out = detail::serve_until(
+      io, options, [&] { return out.has_value(); }, [&handle] { handle.cancel(); });
   if (!out) {
     GroupResult r;
     r.error = "the group ended without a result";
     return r;
   }
-  if (timed_out) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*options.timeout);
+  if (timed_out)
     for (Result& r : out->results)
       if (r.status == Status::kRunnerError && r.error == "cancelled")
-        r.error = "timed out after " + std::to_string(ms.count()) + " ms (RunOptions::timeout)";
-  }
+        r.error = detail::timed_out_error(*options.timeout);
   return std::move(*out);
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "blocking.h"
 #include "session.h"
 
 namespace tracebox::tracer {
@@ -109,40 +110,53 @@ void configure(asio::io_context& io, SessionOptions options) {
 
 Metrics metrics(asio::io_context& io) { return asio::use_service<Session>(io).metrics(); }
 
+namespace detail {
+
+bool serve_until(asio::io_context& io, const RunOptions& options, const std::function<bool()>& done,
+                 const std::function<void()>& cancel) {
+  std::optional<asio::steady_timer> deadline;
+  bool timed_out = false;
+  if (options.timeout) {
+    deadline.emplace(io, *options.timeout);
+    deadline->async_wait([&](const asio::error_code& ec) {
+      if (ec || done()) return;
+      timed_out = true;
+      cancel();
+    });
+  }
+  {
+    // A stop request from any thread cancels (cancel is thread-safe).
+    std::optional<std::stop_callback<std::function<void()>>> on_stop;
+    if (options.stop.stop_possible()) on_stop.emplace(options.stop, cancel);
+    while (!done() && io.run_one() > 0) {
+    }
+  }
+  if (deadline) deadline->cancel();
+  return timed_out;
+}
+
+std::string timed_out_error(std::chrono::nanoseconds timeout) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  return "timed out after " + std::to_string(ms.count()) + " ms (RunOptions::timeout)";
+}
+
+}  // namespace detail
+
 Result run(Spec spec, Handler& handler, RunOptions options) {
   asio::io_context io;
   std::optional<Result> out;
   // A non-owning pointer: the caller's handler outlives io.run().
   std::shared_ptr<Handler> h(std::shared_ptr<Handler>(), &handler);
   RunHandle handle = async_run(io, std::move(spec), h, [&](Result r) { out = std::move(r); });
-  std::optional<asio::steady_timer> deadline;
-  bool timed_out = false;
-  if (options.timeout) {
-    deadline.emplace(io, *options.timeout);
-    deadline->async_wait([&](const asio::error_code& ec) {
-      if (ec || out) return;
-      timed_out = true;
-      handle.cancel();
-    });
-  }
-  {
-    // A stop request from any thread cancels the run (RunHandle::cancel is thread-safe).
-    std::optional<std::stop_callback<std::function<void()>>> on_stop;
-    if (options.stop.stop_possible())
-      on_stop.emplace(options.stop, std::function<void()>([&handle] { handle.cancel(); }));
-    while (!out && io.run_one() > 0) {
-    }
-  }
-  if (deadline) deadline->cancel();
+  const bool timed_out = detail::serve_until(
+      io, options, [&] { return out.has_value(); }, [&handle] { handle.cancel(); });
   if (!out) {
     Result r;
     r.error = "the run ended without a result";
     return r;
   }
-  if (timed_out && out->status == Status::kRunnerError && out->error == "cancelled") {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*options.timeout);
-    out->error = "timed out after " + std::to_string(ms.count()) + " ms (RunOptions::timeout)";
-  }
+  if (timed_out && out->status == Status::kRunnerError && out->error == "cancelled")
+    out->error = detail::timed_out_error(*options.timeout);
   return std::move(*out);
 }
 
