@@ -123,6 +123,11 @@ int run_interactive(const Options& o, const Environment& env) {
   // The solution's output through the pipe is held to its output limit (-ol) by a relay; the
   // interactor's answers go directly.
   const std::optional<std::uint64_t> cap = sol->spec.limits.output_bytes;
+  // The solution's wall-clock limit (-rtl) is the group's: both are killed at the same tick when
+  // it passes, so that two programs waiting on each other both end by it (with the solution's
+  // own limit, it would die first and the interactor would see EOF: a wrong answer instead).
+  group.wall = sol->spec.limits.wall;
+  sol->spec.limits.wall.reset();
   group.programs.push_back({"solution", std::move(sol->spec)});
   group.programs.push_back({"interactor", std::move(inter->spec)});
   group.pipes.push_back({0, 1, 1, 0, cap, 0});

@@ -402,8 +402,13 @@ GroupHandle async_run_group(asio::io_context& io, GroupSpec spec,
   for (std::size_t i = 0; i < n; ++i) {
     GroupProgram& prog = spec.programs[i];
     Spec& s = prog.spec;
-    if (spec.wall)
-      s.limits.wall = s.limits.wall ? std::min(*s.limits.wall, *spec.wall) : *spec.wall;
+    // The group's wall clock: one deadline for all, from now (queueing and set-up included),
+    // so that programs waiting on each other are all killed at the same tick; each one's own
+    // wall limit still counts from its exec.
+    if (spec.wall) {
+      const auto end = group->start + *spec.wall;
+      s.limits.deadline = s.limits.deadline ? std::min(*s.limits.deadline, end) : end;
+    }
     // The child holds its own copies from its clone on: the group's are closed there, so that
     // only programs hold pipe ends (a reader sees EOF when its writers are gone).
     s.process.sync = [user = std::move(s.process.sync), held = group->held[i]](pid_t pid) {

@@ -1314,6 +1314,11 @@ void Session::on_tick() {
       kill_run(run);
       continue;
     }
+    if (lim.deadline && now >= *lim.deadline) {
+      record(run, Status::kTimeLimitExceeded, LimitKind::kWall, "wall clock limit (deadline)");
+      kill_run(run);
+      continue;
+    }
     // The wall clock starts at the program's first exec; setting the run up is not graded.
     if (!run.exec_seen) {
       if (now - run.start >= kSetupTimeout) {

@@ -68,12 +68,13 @@ struct GroupPipe {
 struct GroupSpec {
   std::vector<GroupProgram> programs;
   std::vector<GroupPipe> pipes;
-  // The group's wall limit: every program's wall limit becomes the smaller of its own and this,
-  // so a program still running when it passes ends with time_limit_exceeded, limit "wall" (two
-  // programs blocked on each other both do). The tracer thread enforces it, as any wall limit:
-  // it counts from each program's start, which is the group's start unless the session's
-  // max_in_flight (SessionOptions) holds a program in its queue; a group whose programs wait on
-  // each other needs as many runs in flight as it has programs.
+  // The group's wall limit, from async_run_group (queueing and set-up included): one deadline
+  // for every program (Limits::deadline), enforced by the tracer thread at the same tick for all,
+  // so a program still running when it passes ends with time_limit_exceeded, limit "wall", and
+  // two programs blocked on each other both do (neither sees its peer die first). Each program's
+  // own Limits::wall still counts from its exec. A program the session's max_in_flight holds in
+  // its queue spends the group's time there: a group whose programs wait on each other needs as
+  // many runs in flight as it has programs.
   std::optional<std::chrono::nanoseconds> wall = std::nullopt;
 };
 

@@ -64,9 +64,13 @@ struct Policy {
 // The limits of a run; an empty field is not enforced.
 struct Limits {
   std::optional<std::chrono::nanoseconds> cpu;   // user+sys of the whole tree, exact
-  std::optional<std::chrono::nanoseconds> wall;  // from the start of the run
-  std::optional<std::uint64_t> memory_bytes;     // peak of the tree
-  std::optional<std::uint64_t> output_bytes;     // RLIMIT_FSIZE: files the program writes
+  std::optional<std::chrono::nanoseconds> wall;  // from the program's first exec
+  // An absolute end on the steady clock, setup included (a run group's wall clock: every program
+  // of the group is killed at the same tick, so that none sees its peer die first and ends on
+  // its own). A wall_limit verdict like `wall`.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::optional<std::uint64_t> memory_bytes;  // peak of the tree
+  std::optional<std::uint64_t> output_bytes;  // RLIMIT_FSIZE: files the program writes
   // Processes and threads alive at once. RLIMIT_NPROC cannot do this: it counts every process
   // of the user and does not bind root. Exceeding it is a violation of the fork that did it.
   std::optional<int> tasks;
