@@ -1272,10 +1272,36 @@ struct RunprogSetup {
   bool as_sandbox_user = false;  // runprog itself runs as 65534 (no root: a user namespace)
 };
 
-// Runs runprog with `args` and the given fds (opened by the test, as root).
+// runprog, the hostile program and the profiles, copied where user 65534 reaches them: a
+// checkout in a private directory (/root, mode 0700) is out of its reach. For runprog_as's runs
+// as that user.
+struct Reachable {
+  TempDir dir;
+  std::string runprog = dir.file("runprog");
+  std::string hostile = dir.file("hostile");
+  std::string profiles = dir.file("profiles");
+  Reachable() {
+    namespace fs = std::filesystem;
+    ::chmod(dir.path().c_str(), 0755);
+    fs::copy_file(TRACEBOX_RUNPROG, runprog);
+    fs::copy_file(TRACEBOX_HOSTILE, hostile);
+    fs::copy(std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles", profiles);
+    for (const std::string& f : {runprog, hostile}) ::chmod(f.c_str(), 0755);
+    ::chmod(profiles.c_str(), 0755);
+    for (const auto& e : fs::directory_iterator(profiles)) ::chmod(e.path().c_str(), 0644);
+  }
+};
+const Reachable& reachable() {
+  static const Reachable r;
+  return r;
+}
+
+// Runs runprog with `args` and the given fds (opened by the test, as root). As the sandbox user,
+// runprog and its profiles are reachable() copies (and so must be the program it runs).
 RunprogResult runprog_as(const std::vector<std::string>& args, const RunprogSetup& setup) {
   TempDir t;
-  std::vector<std::string> all = {TRACEBOX_RUNPROG};
+  std::vector<std::string> all = {setup.as_sandbox_user ? reachable().runprog
+                                                        : std::string(TRACEBOX_RUNPROG)};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
@@ -1294,7 +1320,8 @@ RunprogResult runprog_as(const std::vector<std::string>& args, const RunprogSetu
         (::setgroups(0, nullptr) != 0 ||
          ::setresgid(test::kSandboxGid, test::kSandboxGid, test::kSandboxGid) != 0 ||
          ::setresuid(test::kSandboxUid, test::kSandboxUid, test::kSandboxUid) != 0 ||
-         ::chdir("/tmp") != 0))
+         ::chdir("/tmp") != 0 ||
+         ::setenv("TRACEBOX_PROFILE_PATH", reachable().profiles.c_str(), 1) != 0))
       ::_exit(125);
     ::execv(argv[0], argv.data());
     ::_exit(127);
@@ -1822,7 +1849,7 @@ RunprogResult ns_run(std::vector<std::string> options, const std::vector<std::st
                      const RunprogSetup& setup = {}) {
   std::vector<std::string> args = {"-runner", "ns", "-json"};
   args.insert(args.end(), options.begin(), options.end());
-  args.push_back(real(TRACEBOX_HOSTILE));
+  args.push_back(setup.as_sandbox_user ? reachable().hostile : real(TRACEBOX_HOSTILE));
   args.insert(args.end(), command.begin(), command.end());
   return runprog_as(args, setup);
 }

@@ -184,19 +184,29 @@ endif()
 # 6. The interactive example: a solution and a testlib-style interactor as one run group.
 set(interactive "${example_build}/interactive")
 expect_exists("${interactive}")
-file(WRITE "${WORK_DIR}/secret.txt" "777777\n")
+# The interactor opens its input by name as the sandbox user, who may not reach WORK_DIR (a
+# checkout in /root, mode 0700): the input goes to a directory of its own under /tmp.
+string(RANDOM LENGTH 10 suffix)
+set(reachable "/tmp/tracebox-install-${suffix}")
+file(MAKE_DIRECTORY "${reachable}")
+file(CHMOD "${reachable}" DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ
+     GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+file(WRITE "${reachable}/secret.txt" "777777\n")
+file(CHMOD "${reachable}/secret.txt" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 foreach(case "right;accepted;ok found 777777" "wrong;wrong_answer;wrong answer answered 777778"
              "flood;output_limit_exceeded;wrong answer unexpected EOF"
              "early;wrong_answer;wrong answer unexpected EOF after 1 questions")
   list(GET case 0 mode)
   list(GET case 1 want)
   list(GET case 2 want_output)
-  execute_process(COMMAND "${interactive}" "${WORK_DIR}/secret.txt" "${INTERACTOR}" -- "${GUESSER}" ${mode}
+  execute_process(COMMAND "${interactive}" "${reachable}/secret.txt" "${INTERACTOR}" -- "${GUESSER}" ${mode}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
   if(NOT rc EQUAL 0 OR NOT out MATCHES "\nverdict ${want}\n$" OR NOT out MATCHES "\noutput ${want_output}")
+    file(REMOVE_RECURSE "${reachable}")
     message(FATAL_ERROR "install_test: interactive (${mode}): exit '${rc}', want verdict ${want}, printed:\n${out}\n${err}")
   endif()
 endforeach()
+file(REMOVE_RECURSE "${reachable}")
 string(FIND "${out}" "\ntranscript ? 500000\\n\n" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "install_test: interactive (early): no transcript of the question:\n${out}")

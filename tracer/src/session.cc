@@ -768,6 +768,8 @@ void Session::on_new_task(pid_t tid, int status) {
     ::kill(tid, SIGKILL);  // nobody would account for it: it must not run
     return cont(tid, 0);   // and it must not stay stopped either
   }
+  // Its first stop may come before its parent's fork event: it must not run a step pinned.
+  auto_unpin(*run);
   if (run->freeze) {
     t.held = true;
     if (!is_trap_stop(status)) run->deferred.emplace_back(tid, status);
