@@ -277,3 +277,33 @@ TEST_CASE("the stops of a run do not wake the host's other threads", "[tracer][l
   INFO(interrupted.load() << " interruptions for " << r.stops << " stops");
   CHECK(interrupted.load() < 20);  // the wakeup signal ticks; stops never
 }
+
+TEST_CASE("runs that fail before their exec leave nothing behind in the host",
+          "[tracer][lifecycle]") {
+  // A child shares the tracer's memory until its exec, on a stack of its own: a child that
+  // never execs must give it back once reaped (200 such stacks would be 50 MiB of address space).
+  auto vm_size_kib = [] {
+    const std::string status = test::read_file("/proc/self/status");
+    const auto at = status.find("\nVmSize:");
+    return at == std::string::npos ? 0L : std::strtol(status.c_str() + at + 8, nullptr, 10);
+  };
+  auto failing = [] {
+    Spec s = spec_of({"exit", "0"});
+    s.process.args = {"/nonexistent/program"};
+    s.isolation.exec_by_fd = false;  // the child's own exec fails (ENOENT)
+    return s;
+  };
+  Handler h;
+  for (int i = 0; i < 10; ++i) tracer::run(failing(), h);  // warm-up: arenas, the session
+  const long before = vm_size_kib();
+  for (int i = 0; i < 200; ++i) {
+    Result r = tracer::run(failing(), h);
+    REQUIRE(r.status == Status::kRunnerError);
+    REQUIRE(r.child_error.has_value());
+    REQUIRE(r.child_error->location == forkexec::ErrorLocation::kExec);
+  }
+  const long grown = vm_size_kib() - before;
+  INFO("VmSize grew by " << grown << " KiB");
+  CHECK(grown < 16 * 1024);
+  CHECK(none_left());
+}

@@ -892,7 +892,7 @@ void Session::on_exit(Task& task, int status) {
                  fmt::format("killed by signal {} ({})", sig, ::sigabbrev_np(sig)));
         }
       }
-      run->child.release();  // reaped: nothing left for its destructor
+      run->child.release(true);  // reaped: nothing left for its destructor
       kill_run(*run);        // the run ends with its main process
     }
   }
