@@ -769,6 +769,7 @@ void Session::on_new_task(pid_t tid, int status) {
     return cont(tid, 0);   // and it must not stay stopped either
   }
   // Its first stop may come before its parent's fork event: it must not run a step pinned.
+  run->multi_task = true;
   auto_unpin(*run);
   if (run->freeze) {
     t.held = true;
@@ -893,7 +894,7 @@ void Session::on_exit(Task& task, int status) {
         }
       }
       run->child.release(true);  // reaped: nothing left for its destructor
-      kill_run(*run);        // the run ends with its main process
+      kill_run(*run);            // the run ends with its main process
     }
   }
   maybe_finish(*run);
@@ -991,6 +992,7 @@ void Session::on_event(Task& task, int event) {
         add_task(other, thread ? tgid : other, run);
       }
       // More than one task: the run may use every CPU again (the child inherited the pinning).
+      run->multi_task = true;
       auto_unpin(*run);
       if (run->spec.limits.tasks && run->live_tasks > *run->spec.limits.tasks && !run->killing) {
         const char* call = event == PTRACE_EVENT_VFORK  ? "vfork"
@@ -1563,8 +1565,8 @@ void Session::unpin_tracer(bool now) {
 void Session::auto_place(Run& run) {
   const std::uint64_t stops = run.result.stops - run.stops_at_tick;
   run.stops_at_tick = run.result.stops;
-  if (run.spec.placement.mode != Placement::Mode::kAuto || run.auto_pinned || runs_.size() != 1 ||
-      run.live_tasks != 1 || !run.exec_seen || stops < kAutoStops)
+  if (run.spec.placement.mode != Placement::Mode::kAuto || run.auto_pinned || run.multi_task ||
+      runs_.size() != 1 || run.live_tasks != 1 || !run.exec_seen || stops < kAutoStops)
     return;
   // Where the scheduler runs it now: chosen against the machine's load, and apart from other
   // runs' tracees (two runs started together each keep their own CPU).

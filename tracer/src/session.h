@@ -84,6 +84,9 @@ struct Run {
   // Placement::Mode::kAuto: pinned with the tracer to one CPU, and the stops served up to the
   // last tick (to see how syscall-heavy the run is).
   bool auto_pinned = false;
+  // It had more than one task once (a fork, a thread): never pinned by Placement::kAuto again,
+  // even when it is down to one task (a program that forked once is likely to fork again).
+  bool multi_task = false;
   std::uint64_t stops_at_tick = 0;
   Clock::time_point start;
   Clock::time_point exec_time;

@@ -88,8 +88,8 @@ struct Placement {
   enum class Mode {
     // Unpinned, until a run proves worth co-locating: a run alone in its session, with one
     // task, making many traced stops (20 or more in a 10 ms tick) is pinned, with its tracer,
-    // to the CPU the scheduler put it on. Its first fork or thread, or a second run in the
-    // session, unpins it.
+    // to the CPU the scheduler put it on. Its first fork or thread unpins it for good; a second
+    // run in the session, until it is alone again.
     kAuto,
     kTracerCpu,  // the tracee on the CPU the tracer thread runs on; the tracer pinned there too
     kCpu,        // both on `cpu`
