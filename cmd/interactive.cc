@@ -109,8 +109,12 @@ int run_interactive(const Options& o, const Environment& env) {
     UniqueFd out(
         ::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
     if (!out) throw UsageError("-interactor-out: " + o.interactor_out + ": " + errno_text(errno));
+    // The interactor's user: its -user (in -interactor-opts), else the sandbox user.
     const tracer::Isolation iso;
-    if (::geteuid() == 0 && iso.user && ::fchown(out.get(), iso.user->uid, iso.user->gid) != 0)
+    const auto user = interactor_options(o, input, output).user;
+    const unsigned uid = user ? user->first : iso.user ? iso.user->uid : 0;
+    const unsigned gid = user ? user->second : iso.user ? iso.user->gid : 0;
+    if (::geteuid() == 0 && uid != 0 && ::fchown(out.get(), uid, gid) != 0)
       throw UsageError("-interactor-out: " + o.interactor_out + ": " + errno_text(errno));
   }
 

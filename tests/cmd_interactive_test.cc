@@ -176,3 +176,14 @@ TEST_CASE("runprog -interactor: the verdict rules (testlib's exit codes)", "[cmd
   CHECK(cmd::interactive_verdict(result(S::kDisallowedSyscall), ok).uoj_code == 6);
   CHECK(cmd::interactive_verdict(result(S::kRunnerError), ok).uoj_code == 7);
 }
+
+TEST_CASE("runprog -interactor: the interactor's own -user writes its output file",
+          "[cmd][interactive]") {
+  TB_SKIP_UNLESS(::geteuid() == 0, "runprog changes the programs' user only as root");
+  // The output file is given to the user the interactor runs as: its -user, not the sandbox
+  // user (it could not write the file then, and testlib's verdict would be lost).
+  const Outcome o = play("right", {"-interactor-opts", "-user 1234:1235"});
+  INFO(o.out << o.err);
+  CHECK(o.code == 0);
+  CHECK(o.verdict.starts_with("ok found 777777"));
+}
