@@ -85,6 +85,7 @@ struct Defaults {
   std::uint64_t memory = 0, output = 0, stack = 0;
   bool allow_proc = false, unsafe = false;
   std::vector<std::string> add_readable, add_writable;
+  std::optional<std::pair<unsigned, unsigned>> user;  // -user: the programs' uid and gid as root
 };
 
 // A stdout or stderr captured under a name (go-judge's Collector).
@@ -370,6 +371,7 @@ class Worker {
     d_.unsafe = o.unsafe;
     d_.add_readable = o.add_readable;
     d_.add_writable = o.add_writable;
+    d_.user = o.user;
     try {
       d_.work_dir =
           resolved_dir(o.work_path.empty() ? env.cwd : o.work_path, env.cwd, "-work-path");
@@ -464,6 +466,8 @@ class Worker {
       }
       try {
         spec = prepared->spec(r.run);
+        if (d_.user && spec.isolation.user)
+          spec.isolation.user = forkexec::Credential{d_.user->first, d_.user->second, {}, false};
       } catch (const ConfigError& e) {
         bad("", e.what());
       }

@@ -349,7 +349,8 @@ Options parse_options(std::span<const std::string> args) {
         !o.interactor_opts.empty() || !o.interactor_out.empty())
       throw UsageError(
           "-batch takes only -j, -profile-dir, -type, -work-path, -tl, -rtl, -ml, -ol, -sl, "
-          "-allow-proc, -unsafe, -add-readable and -add-writable (the defaults of its requests)");
+          "-allow-proc, -unsafe, -user, -add-readable and -add-writable (the defaults of its "
+          "requests)");
     return o;
   }
   if (!o.profile_check.empty()) {

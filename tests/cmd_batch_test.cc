@@ -421,3 +421,19 @@ TEST_CASE("the -batch and -j options parse as documented", "[batch]") {
   CHECK_THROWS_AS(parse({"-batch", "-trace-log", "t.log"}), UsageError);  // not per worker
   CHECK_THROWS_AS(parse({"-batch", "-interactor", "./i"}), UsageError);  // a run group, not a batch
 }
+
+TEST_CASE("the worker's -user sets the uid and gid of every request's program as root", "[batch]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(::geteuid() == 0, "the programs' user changes only as root");
+  Worker w({"-user", "2345:2346"});
+  Json r = Json{{"id", 1},
+                {"args", {std::string(TRACEBOX_HOSTILE), "euid"}},
+                {"files", Json::array({nullptr, Json{{"name", "stdout"}, {"max", 100}}, nullptr})}};
+  w.send(r);
+  w.close_stdin();
+  auto got = w.results(1);
+  REQUIRE(got.count("1") == 1);
+  CHECK(got["1"]["verdict"] == "normal");
+  CHECK(got["1"]["files"]["stdout"] == "euid=2345\n");
+  CHECK(w.wait() == 0);
+}
