@@ -398,6 +398,16 @@ void set_loop(benchmark::State& state, double total_ns, long runs) {
   state.counters["loop"] = runs > 0 ? total_ns / static_cast<double>(runs) : 0;
 }
 
+// The end of a forked loop run writing its time to `out`: that time per call, or -1 when the
+// run did not exit 0.
+double finish_loop(pid_t pid, Pipe& out) {
+  out.close_write();
+  const double ns = read_loop_ns(out.fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ns : -1;
+}
+
 void BM_OpenBaseline(benchmark::State& state, Place place) {
   Argv argv(open_args(), false);
   double total = 0;
@@ -411,11 +421,8 @@ void BM_OpenBaseline(benchmark::State& state, Place place) {
       ::execve(kOpenLoop, argv.ptrs.data(), g_empty_env);
       ::_exit(127);
     }
-    out.close_write();
-    const double ns = read_loop_ns(out.fds[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ns < 0) {
+    const double ns = finish_loop(pid, out);
+    if (ns < 0) {
       state.SkipWithError("the open loop failed");
       return;
     }
@@ -559,11 +566,8 @@ void BM_OpenGoSandbox(benchmark::State& state, Place place) {
       ::execve(argv.ptrs[0], argv.ptrs.data(), g_empty_env);
       ::_exit(127);
     }
-    out.close_write();
-    const double ns = read_loop_ns(out.fds[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || ns < 0) {
+    const double ns = finish_loop(pid, out);
+    if (ns < 0) {
       state.SkipWithError("go-sandbox's runprog failed");
       return;
     }
