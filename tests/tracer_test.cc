@@ -540,6 +540,63 @@ TEST_CASE("a consistent check cannot be raced by another thread or process", "[t
   }
 }
 
+TEST_CASE("a check is not raced by a waiting task's status landing in the path", "[tracer][race]") {
+  // A task sleeping in wait4 is not interrupted by a check (it runs no code before its exit
+  // stop), but the kernel writes the status of the child it waits for into its memory before
+  // that stop: the children of the run must not end while a path is checked.
+  TempDir files;
+  test::write_file(files.file("secret"), "SECRET\n");
+  const std::string path = files.file("secretX");  // its last byte becomes 00 07 00 00
+  for (bool shared : {false, true}) {
+    INFO((shared ? "a process sharing the buffer" : "a second thread") << " waits into the path");
+    std::vector<std::string> args = {"race-wait", path, "3"};
+    if (shared) args.push_back("shared");
+    Job job(args);
+    SecretGuard guard;
+    Result r = race(job, kTagConsistent | 2, guard);
+    INFO(r.error);
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output().starts_with("lost "));
+    CHECK(guard.checked > 200);
+  }
+  SECTION("control: without the consistent bit the same race is won") {
+    Job job({"race-wait", path, "25", "shared"});
+    SecretGuard guard;
+    Result r = race(job, 2, guard);
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output().starts_with("WON"));
+  }
+}
+
+TEST_CASE("a parent asleep in wait4 is not stopped by its child's consistent checks", "[tracer]") {
+  // It runs no code before its wait returns, which the tracer sees: each check of the child is
+  // one stop (its seccomp stop), not an interrupt, a resume and a restarted wait of the parent
+  // and an exit stop of the child besides.
+  TempDir files;
+  test::write_file(files.file("public"), "public\n");
+  constexpr int kOpens = 1000;
+  Job job({"child-opens", files.file("public"), std::to_string(kOpens)});
+  SecretGuard guard;
+  Result r = race(job, kTagConsistent | 2, guard);
+  INFO(r.error);
+  CHECK(r.status == Status::kNormal);
+  CHECK(job.output() == "ret=0\n");  // the child's wait status
+  CHECK(guard.checked >= kOpens);
+  CHECK(r.stops < kOpens * 3 / 2);
+  // The control: the same checks while the tracer does not see the parent's wait (a rule of
+  // the test's own lets it through untraced) cost several stops each.
+  Job eager({"child-opens", files.file("public"), std::to_string(kOpens)});
+  std::erase_if(eager.spec.policy.rules, [](const Rule& rule) { return rule.syscall == "wait4"; });
+  // A conditional rule: the tracer does not trace it to see the wait.
+  eager.spec.policy.rules.push_back(
+      {"wait4", seccomp::Action::allow(), {seccomp::ArgCondition::ne(0, 0x7fffffff)}});
+  SecretGuard eager_guard;
+  Result re = race(eager, kTagConsistent | 2, eager_guard);
+  INFO(re.error);
+  CHECK(re.status == Status::kNormal);
+  CHECK(re.stops > kOpens * 3);
+}
+
 TEST_CASE("the tracer thread runs at a higher priority than its programs, which keep ours",
           "[tracer]") {
   TB_SKIP_UNLESS(test::is_root(), "raising a priority needs CAP_SYS_NICE");

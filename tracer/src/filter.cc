@@ -18,14 +18,26 @@ std::shared_ptr<const PreparedPolicy::Filter> build_filter(const Policy& policy,
   if (key.count_all && def.kind == seccomp::Action::Kind::kAllow)
     def = seccomp::Action::trace(kTagCountAllow);
   b.default_action(def);
+  // Whether the program may have more than one task (a fork, a vfork, a thread).
+  bool multi_task = false;
+  for (const Rule& rule : policy.rules) {
+    const bool runs = rule.action.kind == seccomp::Action::Kind::kAllow ||
+                      rule.action.kind == seccomp::Action::Kind::kTrace;
+    if (rule.syscall == "clone" && runs) f->clone_allowed = key.trace_fork;
+    if (runs && key.trace_fork &&
+        (rule.syscall == "clone" || rule.syscall == "fork" || rule.syscall == "vfork"))
+      multi_task = true;
+  }
   for (const Rule& rule : policy.rules) {
     seccomp::Action action = rule.action;
-    if (rule.syscall == "clone" && (action.kind == seccomp::Action::Kind::kAllow ||
-                                    action.kind == seccomp::Action::Kind::kTrace))
-      f->clone_allowed = key.trace_fork;
     if (!key.trace_fork && (rule.syscall == "fork" || rule.syscall == "vfork" ||
                             rule.syscall == "clone" || rule.syscall == "clone3")) {
       action = seccomp::Action::kill_process();
+    }
+    if (multi_task && (rule.syscall == "wait4" || rule.syscall == "waitid") &&
+        action.kind == seccomp::Action::Kind::kAllow && rule.conditions.empty()) {
+      b.add(rule.syscall, seccomp::Action::trace(kTagWait));
+      continue;
     }
     if (key.count_all) {
       if (action.kind == seccomp::Action::Kind::kAllow) {

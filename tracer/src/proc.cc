@@ -80,6 +80,20 @@ bool sleeping(pid_t tid) {
   return close != nullptr && close[1] == ' ' && close[2] == 'S';
 }
 
+bool asleep_in(pid_t tid, const char* where) {
+  char buf[128];
+  return read_proc(tid, "wchan", buf, sizeof buf) > 0 && std::strcmp(buf, where) == 0;
+}
+
+bool read_children(pid_t tgid, pid_t tid, char* buf, std::size_t size) {
+  char name[48];
+  std::snprintf(name, sizeof name, "task/%d/children", static_cast<int>(tid));
+  // A list longer than the buffer is cut: the caller then sees fewer children, so it must treat
+  // a full buffer as unreadable.
+  const ssize_t n = read_proc(tgid, name, buf, size);
+  return n >= 0 && static_cast<std::size_t>(n) < size - 1;
+}
+
 std::optional<Ids> ids(pid_t tid) {
   char buf[4096];
   if (read_proc(tid, "status", buf, sizeof buf) < 0) return std::nullopt;

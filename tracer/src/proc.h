@@ -4,7 +4,9 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 
 namespace tracebox::tracer::proc {
@@ -32,6 +34,17 @@ int last_cpu(pid_t tid);
 // Whether task `tid` is in an interruptible sleep (state S in /proc/<tid>/stat).
 bool sleeping(pid_t tid);
 
+// Whether task `tid` is blocked, off the CPU, in the kernel function `where`
+// (/proc/<tid>/wchan, which names a function only for a task not on a run queue).
+bool asleep_in(pid_t tid, const char* where);
+
+// Calls `f(pid)` for each child of thread `tid` of process `tgid`
+// (/proc/<tgid>/task/<tid>/children: live ones and zombies not yet waited for). False when
+// unreadable.
+template <typename F>
+bool for_each_child(pid_t tgid, pid_t tid, F&& f);
+bool read_children(pid_t tgid, pid_t tid, char* buf, std::size_t size);
+
 // "Tgid:" and "PPid:" of task `tid`.
 struct Ids {
   pid_t tgid = 0;
@@ -46,5 +59,19 @@ struct NsIds {
   pid_t pgid = 0;
 };
 std::optional<NsIds> ns_ids(pid_t tid);
+
+template <typename F>
+bool for_each_child(pid_t tgid, pid_t tid, F&& f) {
+  char buf[4096];
+  if (!read_children(tgid, tid, buf, sizeof buf)) return false;
+  for (char* p = buf; *p != '\0';) {
+    char* end = nullptr;
+    const long pid = std::strtol(p, &end, 10);
+    if (end == p) break;
+    f(static_cast<pid_t>(pid));
+    p = end;
+  }
+  return true;
+}
 
 }  // namespace tracebox::tracer::proc

@@ -714,10 +714,22 @@ void Session::handle_status(pid_t pid, int status) {
   Task& task = it->second;
   if (WIFEXITED(status) || WIFSIGNALED(status)) return on_exit(task, status);
   if (!WIFSTOPPED(status)) return;
+  task.parked = false;  // whatever stopped it, it is out of its wait
   if (task.run != nullptr) ++task.run->result.stops;
   if (Run* run = task.run; run != nullptr && run->freeze) {
+    if (pid == run->freeze->checker && run->freeze->in_syscall) {
+      release(*run);  // the checked syscall is over: it returned, or the checker is leaving
+      if (!run->freeze) return on_stop(task, status);
+      // A held task's replayed stop froze the run again: this stop is one of a frozen run's.
+    }
     Freeze& f = *run->freeze;
     const int event = (status >> 16) & 0xff;
+    if (!f.in_syscall && !is_trap_stop(status)) {
+      // Not just the stop we asked for: an exit, a group-stop, an event. Its parent may learn of
+      // it and end a wait, writing the status into memory: parked tasks stop too, before the
+      // path is read.
+      stop_parked(*run);
+    }
     if (WSTOPSIG(status) == SIGTRAP && event == PTRACE_EVENT_EXIT) {
       // A task on its way out runs no more code of the program: holding it would only block
       // what waits for it (an exec waits for every other thread to die).
@@ -748,9 +760,33 @@ void Session::handle_status(pid_t pid, int status) {
       if (f.awaiting.empty() && !f.in_syscall) decide(*run, f.info, true);
       return;
     }
-    if (f.in_syscall) release(*run);  // the checked syscall returned (or stopped): thaw
   }
   on_stop(task, status);
+}
+
+void Session::stop_parked(Run& run) {
+  for (auto& [tid, t] : tasks_)
+    if (t.run == &run && t.parked && !t.held && ::ptrace(PTRACE_INTERRUPT, tid, 0, 0) == 0)
+      run.freeze->awaiting[tid] = true;
+}
+
+bool Session::handoff_pending(const Run& run, pid_t tgid) const {
+  bool pending = false;
+  for (const auto& [tid, t] : tasks_) {
+    if (t.run != &run || t.tgid != tgid || pending) continue;
+    // A child we no longer trace was reaped by us and handed to this process to wait for.
+    const bool read = proc::for_each_child(tgid, tid, [&](pid_t child) {
+      if (tasks_.count(child) == 0) pending = true;
+    });
+    if (!read) pending = true;
+  }
+  return pending;
+}
+
+void Session::park(pid_t tid) {
+  auto it = tasks_.find(tid);
+  if (it == tasks_.end()) return cont(tid, 0);
+  it->second.parked = ::ptrace(PTRACE_SYSCALL, tid, 0, 0) == 0;
 }
 
 void Session::on_new_task(pid_t tid, int status) {
@@ -815,11 +851,15 @@ void Session::on_exit(Task& task, int status) {
     if (f.checker == tid) {
       release(*run);
     } else {
+      // Reaped before the decision: its parent may now end a wait with it, writing the status
+      // into memory. Parked tasks are then asked to stop too, and the path is read after.
+      if (!f.in_syscall) stop_parked(*run);
       f.awaiting.erase(tid);
       if (f.awaiting.empty() && !f.in_syscall) decide(*run, f.info, true);
     }
   }
   if (tid == tgid) {
+    run->handoff_unchecked = true;  // its parent may now wait for it (start_freeze)
     // A leader's exit is reported after all its threads': the process is gone. Until its
     // parent reaps it, its CPU clock still reads its final total.
     if (auto ns = proc::cpu_ns(tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
@@ -913,7 +953,9 @@ void Session::on_stop(Task& task, int status) {
   if (sig == SIGTRAP && event != 0) return on_event(task, event);
   if (event == PTRACE_EVENT_STOP) {
     // A group-stop (SIGSTOP, SIGTSTP...): resume, a program may not freeze itself while its
-    // wall clock runs.
+    // wall clock runs. Its parent may still wait for it (WUNTRACED) at any time: no parked task
+    // of this run is trusted to sleep from now on.
+    if (sig != SIGTRAP) run->stopped_child = true;
     return cont(tid, 0);
   }
   if (sig == SIGXCPU && run->spec.limits.cpu) {
@@ -1054,6 +1096,7 @@ void Session::on_event(Task& task, int event) {
       break;
     }
     case PTRACE_EVENT_EXIT: {
+      task.exiting = true;
       Process& p = run->processes[task.tgid];
       if (auto ns = proc::cpu_ns(task.tgid)) p.cpu_ns = std::max(p.cpu_ns, *ns);
       if (auto rss = proc::peak_memory_bytes(tid)) p.peak_rss = std::max(p.peak_rss, *rss);
@@ -1093,7 +1136,9 @@ void Session::on_seccomp(Task& task) {
 
   const tracee::SyscallInfo& s = info.syscall;
   info.name = syscall_name(s.arch, s.nr);
-  if (run.spec.counting != Counting::kNone) {
+  // A wait traced only to park it (kTagWait) is an allowed syscall: counted with every syscall.
+  if (run.spec.counting == Counting::kAll ||
+      (run.spec.counting == Counting::kTraced && s.ret_data != kTagWait)) {
     std::string counted = info.name.empty() ? fmt::format("nr{}", s.nr) : std::string(info.name);
     ++run.result.syscall_counts[counted];
   }
@@ -1120,6 +1165,7 @@ void Session::on_seccomp(Task& task) {
           fmt::format("syscalls of the {} ABI are not allowed", arch_name(s.arch, s.nr)));
       break;
     case kTagCountAllow:
+    case kTagWait:
       break;
     case kTagCountErrno: {
       auto it = run.errno_rules.find(std::string(info.name));
@@ -1162,6 +1208,7 @@ void Session::on_seccomp(Task& task) {
     return kill_run(run);
   }
   if (d.kind == Decision::Kind::kDeny) tracee::skip_syscall(tid, d.error);
+  if (d.kind == Decision::Kind::kAllow && tag == kTagWait) return park(tid);
   cont(tid, 0);
 }
 
@@ -1171,17 +1218,56 @@ void Session::start_freeze(Run& run, Context::Info& info) {
   Freeze f;
   f.checker = info.tid;
   f.since = Clock::now();
-  bool others = false;
+  bool others = false, running = false;
+  // A task past its exit event is about to be reaped, which hands it to a waiting parent: a
+  // parked waiter could then write its status during the check. Then parked tasks are stopped.
+  const bool dying = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& t) {
+    return t.second.run == &run && t.second.exiting && !t.second.init;
+  });
+  // Nor may a parked task whose process has a child we reaped and handed to it (its wait can end
+  // at any moment), or that is awake (it may be ending its wait with one right now). Checked
+  // after each such reap, until every parked task sleeps and no process has such a child: then
+  // none can wake with one before we reap another.
+  std::vector<pid_t> awake;  // parked tasks that may not sleep as they are
+  const bool parked = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& t) {
+    return t.second.run == &run && t.second.parked;
+  });
+  if (!dying && parked && run.handoff_unchecked) {
+    // The state first: a task asleep now, with no child to take after, stays asleep. (Its
+    // state reads S while it scans its children, maybe taking one: only off the CPU, in the
+    // wait's sleep, is it asleep.)
+    for (const auto& [tid, t] : tasks_)
+      if (t.run == &run && t.parked && !proc::asleep_in(tid, "do_wait")) awake.push_back(tid);
+    // Every process of the run, parked or not (one may park later).
+    std::vector<pid_t> seen, handed;
+    for (const auto& [tid, t] : tasks_) {
+      if (t.run != &run || t.init || std::find(seen.begin(), seen.end(), t.tgid) != seen.end())
+        continue;
+      seen.push_back(t.tgid);
+      if (handoff_pending(run, t.tgid)) handed.push_back(t.tgid);
+    }
+    for (const auto& [tid, t] : tasks_)
+      if (t.run == &run && t.parked &&
+          std::find(handed.begin(), handed.end(), t.tgid) != handed.end())
+        awake.push_back(tid);
+    run.handoff_unchecked = !awake.empty();
+  }
   for (auto& [tid, t] : tasks_) {
     // The PID namespace's init is the tracer's own code (it shares the tracer's memory, not the
     // program's, and never writes the program's): it cannot race the check. Counting it would
     // freeze every check of a single-threaded program (an exit stop more per syscall).
     if (t.run != &run || tid == info.tid || t.init) continue;
     others = true;
-    if (t.held || t.vfork_parent) continue;
+    const bool asleep = t.parked && !dying && !run.stopped_child &&
+                        std::find(awake.begin(), awake.end(), tid) == awake.end();
+    if (t.held || t.vfork_parent || asleep) continue;
+    running = true;
     if (::ptrace(PTRACE_INTERRUPT, tid, 0, 0) == 0) f.awaiting[tid] = true;
   }
   if (!others) return decide(run, info, false);  // alone: nothing can race it
+  // Nothing could run (a compiler driver waiting for cc1plus): none of them can run before a stop
+  // we hold, so the checker need not stop again at its syscall's exit.
+  f.lazy = !running;
   f.info = std::move(info);
   tasks_[f.checker].held = true;
   run.freeze = std::move(f);
@@ -1208,12 +1294,14 @@ void Session::decide(Run& run, Context::Info& info, bool frozen) {
     case Decision::Kind::kAllow:
       if (frozen) {
         // Keep the others stopped until the kernel has read what we checked: run the syscall
-        // to its exit stop.
+        // to its exit stop (lazy: to the checker's next stop, whatever it is).
         run.freeze->in_syscall = true;
         run.freeze->since = Clock::now();
+        if (run.freeze->lazy) return cont(tid, 0);
         ::ptrace(PTRACE_SYSCALL, tid, 0, 0);
         return;
       }
+      if (info.name == "wait4" || info.name == "waitid") return park(tid);
       return cont(tid, 0);
     case Decision::Kind::kDeny:
       if (int err = tracee::skip_syscall(tid, d.error); err != 0 && err != ESRCH) {
@@ -1301,6 +1389,12 @@ void Session::on_tick() {
     }
     if (run.freeze) {
       Freeze& f = *run.freeze;
+      if (f.lazy && f.in_syscall && !run.deferred.empty() && !f.interrupted) {
+        // A lazy freeze holds a task that woke up (a signal ended its wait) while the checker
+        // runs on without a stop: interrupt the checker, whose stop ends the freeze (a checked
+        // syscall it breaks is restarted, and checked again).
+        f.interrupted = ::ptrace(PTRACE_INTERRUPT, f.checker, 0, 0) == 0;
+      }
       if (f.in_syscall && now - f.since >= kBlockedCheck && proc::sleeping(f.checker)) {
         // The checked syscall sleeps (a FIFO open waiting for a writer that may be one of the
         // frozen tasks): the kernel has long resolved its path. Thaw, or it would wait forever.

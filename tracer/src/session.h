@@ -55,6 +55,11 @@ struct Freeze {
   Context::Info info;                        // the stop being decided
   std::unordered_map<pid_t, bool> awaiting;  // tasks asked to stop, not stopped yet
   bool in_syscall = false;                   // allowed: the checked syscall is running
+  // No other task could run when it began (each was held, a vfork parent or parked): the checker
+  // runs its syscall without an exit stop, and the freeze lasts until its next stop (or a tick
+  // that finds it out of the syscall while it holds a task that woke up meanwhile).
+  bool lazy = false;
+  bool interrupted = false;  // lazy: the checker was interrupted to end it (a held task waits)
   Clock::time_point since;
 };
 
@@ -112,6 +117,11 @@ struct Run {
   std::unordered_map<std::string, int> errno_rules;
 
   std::optional<Freeze> freeze;
+  // A process of the run was reaped since start_freeze last found no parked task's process with
+  // a child to wait for.
+  bool handoff_unchecked = false;
+  // A task of the run entered a group-stop, which its parent may report to a wait at any time.
+  bool stopped_child = false;
   // Stops of held tasks, handled once the freeze ends (in order).
   std::deque<std::pair<pid_t, int>> deferred;
 };
@@ -123,8 +133,14 @@ struct Task {
   Run* run = nullptr;         // nullptr: an orphan being killed (its run is gone)
   bool held = false;          // in a stop we keep it in while its run is frozen
   bool vfork_parent = false;  // blocked in vfork until its child execs or exits
-  bool init = false;          // the init of its run's PID namespace (not traced)
-  pid_t ns_tid = 0;           // its id in the run's PID namespace (0: not read yet)
+  // In a wait4 or waitid it was continued into with PTRACE_SYSCALL: it runs no code of the
+  // program before its exit stop, so a freeze need not interrupt it. While a task of the run is
+  // parked, a freeze holds the other processes' exit stops too: a child that died during a check
+  // would let its parent's wait write the status into memory a checked path may be in.
+  bool parked = false;
+  bool exiting = false;  // past its exit event: it runs no more code, and is reaped soon
+  bool init = false;     // the init of its run's PID namespace (not traced)
+  pid_t ns_tid = 0;      // its id in the run's PID namespace (0: not read yet)
 };
 
 // The tracer of one io_context: a thread of its own, started with the first run and ended with
@@ -191,6 +207,12 @@ class Session : public asio::execution_context::service {
   void drop_cpu_timer(Process& p);
   void update_peak(Run& run);
   void cont(pid_t tid, int sig);
+  // Continues a task allowed into wait4 or waitid to the syscall's exit stop (Task::parked).
+  void park(pid_t tid);
+  // Asks every parked task of the frozen `run` to stop, and waits for them before deciding.
+  void stop_parked(Run& run);
+  // Whether process `tgid` has a child we reaped (handed to it) that it has not waited for.
+  bool handoff_pending(const Run& run, pid_t tgid) const;
   std::string_view syscall_name(std::uint32_t arch, long nr);
   std::string_view arch_name(std::uint32_t arch, long nr);
   void fail_all(const std::string& why);
