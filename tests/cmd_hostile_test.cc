@@ -381,6 +381,41 @@ TEST_CASE("threads racing exit_group against traced syscalls are not violations"
   no_survivors();
 }
 
+// The files of the wait race: "pub" holds the secret and is soft-banned (refused with EACCES,
+// no violation, so that the program can try thousands of times); "pubX", whose name a wait's
+// status cuts short to "pub", is granted.
+struct WaitRaceFiles {
+  TempDir dir;
+  std::string secret = dir.file("pub");
+  std::string granted = dir.file("pubX");
+  WaitRaceFiles() {
+    ::chmod(dir.path().c_str(), 0755);
+    test::write_file(secret, "SECRET\n");
+    ::chmod(secret.c_str(), 0644);
+  }
+};
+
+TEST_CASE("a wait's status written into a checked path does not open another file", "[hostile]") {
+  TB_REQUIRE_GUARD();
+  WaitRaceFiles files;
+  for (bool shared : {false, true}) {
+    INFO((shared ? "a process sharing the path's memory" : "a second thread") << " waits");
+    std::vector<std::string> args = {"wait-race", files.granted, "3"};
+    if (shared) args.push_back("shared");
+    Hostile h(args, true);
+    h.judge.files.readable.add(files.granted);
+    h.judge.files.soft_banned.add(files.secret);
+    h.spec.limits.cpu = 30s;
+    h.spec.limits.wall = 30s;
+    Result r = h.run();
+    INFO(r.error << "\n" << h.output());
+    CHECK(r.status == Status::kNormal);
+    CHECK(h.output().starts_with("lost "));
+    CHECK(h.output().find("ESCAPED") == std::string::npos);
+  }
+  no_survivors();
+}
+
 TEST_CASE("execve from a process with other threads ends as a normal run", "[hostile]") {
   TB_REQUIRE_GUARD();
   // The exec waits for the other threads to die; a tracer that held them stopped (the path
@@ -2165,4 +2200,43 @@ TEST_CASE("runprog -user: the program's uid and gid as root, never 0", "[hostile
     CHECK(r.exit_code == 2);
     CHECK(r.out.find("uid=") == std::string::npos);
   }
+}
+
+TEST_CASE("through runprog: a wait's status written into a checked path does not open another file",
+          "[hostile][runprog]") {
+  TB_REQUIRE_GUARD();
+  WaitRaceFiles files;
+  TempDir t;
+  // The default profile with the secret soft-banned.
+  std::string profile =
+      test::read_file(std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles/default.json");
+  const std::string none = "\"soft_ban\": []";
+  REQUIRE(profile.find(none) != std::string::npos);
+  profile.replace(profile.find(none), none.size(), "\"soft_ban\": [\"" + files.secret + "\"]");
+  test::write_file(t.file("race.json"), profile);
+  for (bool shared : {false, true}) {
+    INFO((shared ? "a process sharing the path's memory" : "a second thread") << " waits");
+    std::vector<std::string> args = {"-json",
+                                     "-type",
+                                     t.file("race.json"),
+                                     "-allow-proc",
+                                     "-tl",
+                                     "30",
+                                     "-rtl",
+                                     "30",
+                                     "-add-readable-raw",
+                                     files.granted,
+                                     real(TRACEBOX_HOSTILE),
+                                     "wait-race",
+                                     files.granted,
+                                     "3"};
+    if (shared) args.push_back("shared");
+    RunprogResult r = runprog_as(args, {});
+    INFO(r.out);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.starts_with("lost "));
+    CHECK(r.out.find("ESCAPED") == std::string::npos);
+    CHECK(json_value(r.out, "status") == "\"normal\"");
+  }
+  no_survivors();
 }
