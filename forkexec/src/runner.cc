@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <new>
 #include <string>
 
@@ -44,20 +45,70 @@ bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
 bool fd_open(int fd) { return fd >= 0 && ::fcntl(fd, F_GETFD) != -1; }
 
+// Stacks of children and namespace inits that are done with them, kept for the next start():
+// mapping a stack, faulting its pages in and unmapping it again cost a run more than most of its
+// setup (an unmap in a threaded tracer flushes the TLB of every CPU it ran on). A stack is given
+// back only once nothing runs on it (its child exec'd or was reaped). At most kMax are kept.
+class StackPool {
+ public:
+  // A mapping of `size` bytes whose lowest `guard` bytes are inaccessible; nullptr (errno set)
+  // when none can be mapped.
+  void* take(std::size_t size, std::size_t guard) {
+    {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = 0; i < free_.size(); ++i) {
+        if (free_[i].size != size || free_[i].guard != guard) continue;
+        void* p = free_[i].base;
+        free_[i] = free_.back();
+        free_.pop_back();
+        return p;
+      }
+    }
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    if (guard != 0) ::mprotect(p, guard, PROT_NONE);  // stacks grow down: the guard is low
+    return p;
+  }
+  void give(void* p, std::size_t size, std::size_t guard) {
+    {
+      std::lock_guard lock(mutex_);
+      if (free_.size() < kMax) {
+        free_.push_back({p, size, guard});
+        return;
+      }
+    }
+    ::munmap(p, size);
+  }
+
+ private:
+  static constexpr std::size_t kMax = 32;
+  struct Free {
+    void* base;
+    std::size_t size, guard;
+  };
+  std::mutex mutex_;
+  std::vector<Free> free_;
+};
+
+// Never destroyed: a thread may start() a child while the process exits.
+StackPool& stack_pool() {
+  static StackPool* pool = new StackPool;
+  return *pool;
+}
+
 // A child's stack. Only touched pages cost memory. A vfork child (CLONE_VM|CLONE_VFORK) runs on
 // its thread's own, reused by every start() on that thread: the calling thread is suspended
 // while the child runs on it. A child that shares our memory while we go on gets one of its
-// own, kept until it exec'd (Setup).
+// own, kept until it exec'd (Setup), then given back to the pool.
 class ChildStack {
  public:
   ChildStack() {
-    void* p = ::mmap(nullptr, kStackSize + kGuard, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) throw SystemError(errno, "mmap (child stack)");
-    ::mprotect(p, kGuard, PROT_NONE);  // stacks grow down: the guard is at the low end
+    void* p = stack_pool().take(kStackSize + kGuard, kGuard);
+    if (p == nullptr) throw SystemError(errno, "mmap (child stack)");
     base_ = static_cast<char*>(p);
   }
-  ~ChildStack() { ::munmap(base_, kStackSize + kGuard); }
+  ~ChildStack() { stack_pool().give(base_, kStackSize + kGuard, kGuard); }
   ChildStack(const ChildStack&) = delete;
   ChildStack& operator=(const ChildStack&) = delete;
   std::uint64_t low() const { return reinterpret_cast<std::uint64_t>(base_ + kGuard); }
@@ -270,9 +321,8 @@ pid_t spawn(ChildPlan& plan, unsigned long flags, int cgroup_fd, int* pidfd, Chi
 constexpr std::size_t kInitStackSize = 64 * 1024;
 
 pid_t spawn_init(int exit_signal, bool pdeathsig, int* pidfd_out, void** stack_out) {
-  void* stack = ::mmap(nullptr, kInitStackSize, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (stack == MAP_FAILED) return -errno;
+  void* stack = stack_pool().take(kInitStackSize, 0);
+  if (stack == nullptr) return -errno;
   // The init's plan lives at the top of its own stack mapping, which outlives it: the init may
   // first run after this function returned (a plan on our stack would be gone by then).
   constexpr std::size_t kPlanSpace = 64;
@@ -299,7 +349,7 @@ pid_t spawn_init(int exit_signal, bool pdeathsig, int* pidfd_out, void** stack_o
     }
   }
   if (pid < 0) {
-    ::munmap(stack, kInitStackSize);
+    stack_pool().give(stack, kInitStackSize, 0);
     return static_cast<pid_t>(pid);
   }
   *pidfd_out = pidfd;
@@ -408,7 +458,7 @@ void NamespaceInit::terminate(rusage* usage) noexcept {
     reaped_ = true;
   }
   // Only now: the init ran on this stack until it died.
-  if (stack_ != nullptr) ::munmap(stack_, kInitStackSize);
+  if (stack_ != nullptr) stack_pool().give(stack_, kInitStackSize, 0);
   stack_ = nullptr;
   pidfd_.reset();
   pid_ = -1;

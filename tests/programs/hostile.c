@@ -447,6 +447,7 @@ static int wait_race(const char* path, long seconds, int shared) {
       close(fd);
       if (got > 0 && strncmp(data, "SECRET", 6) == 0) {
         say("ESCAPED read the secret through a wait's status");
+        if (shared) kill(waiter, SIGKILL);
         _exit(0);
       }
     }

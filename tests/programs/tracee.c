@@ -136,7 +136,8 @@ static int race_wait(const char* allowed, long seconds, int shared) {
       if (got > 0 && strncmp(data, "SECRET", 6) == 0) {
         printf("WON after %ld attempts\n", attempts);
         fflush(stdout);
-        _exit(0);  // the waiter (thread or process) goes with the run
+        if (shared) kill(waiter, SIGKILL);
+        _exit(0);
       }
     }
     clock_gettime(CLOCK_MONOTONIC, &now);
