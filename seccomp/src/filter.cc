@@ -409,6 +409,68 @@ std::string export_to_string(int (*fn)(const scmp_filter_ctx, int), void* ctx, c
   return out;
 }
 
+// Drops what cannot change the result: a load of the word the accumulator already holds on
+// every path to it (libseccomp and the argument checks reload the syscall number or an argument
+// before each comparison), and `and #0xffffffff` (a no-op on the 32-bit accumulator). Jumps are
+// retargeted to the next kept instruction. A shorter program is cheaper to install (the kernel
+// checks, converts and compiles each instruction at every run's seccomp()) and to run.
+std::vector<sock_filter> drop_redundant(const std::vector<sock_filter>& code) {
+  constexpr std::int64_t kUnset = -2, kUnknown = -1;  // else: A holds the word at this offset
+  const std::size_t n = code.size();
+  std::vector<std::int64_t> in(n, kUnset);
+  std::vector<bool> drop(n, false);
+  if (n == 0) return code;
+  in[0] = kUnknown;
+  auto flow = [&](std::size_t to, std::int64_t a) {
+    if (to >= n) return;
+    in[to] = in[to] == kUnset || in[to] == a ? a : kUnknown;
+  };
+  for (std::size_t pc = 0; pc < n; ++pc) {
+    const sock_filter& f = code[pc];
+    std::int64_t a = in[pc] == kUnset ? kUnknown : in[pc];  // unreachable: assume nothing
+    if (f.code == (BPF_LD | BPF_W | BPF_ABS)) {
+      drop[pc] = a == static_cast<std::int64_t>(f.k);
+      a = f.k;
+    } else if (f.code == (BPF_ALU | BPF_AND | BPF_K) && f.k == 0xffffffffu) {
+      drop[pc] = true;
+    } else if (BPF_CLASS(f.code) == BPF_JMP) {
+      if (BPF_OP(f.code) == BPF_JA) {
+        flow(pc + 1 + f.k, a);
+      } else {
+        flow(pc + 1 + f.jt, a);
+        flow(pc + 1 + f.jf, a);
+      }
+      continue;
+    } else if (BPF_CLASS(f.code) == BPF_RET) {
+      continue;
+    } else {
+      a = kUnknown;  // anything else may change A
+    }
+    flow(pc + 1, a);
+  }
+  // Where each old instruction lands: a dropped one at the next kept one.
+  std::vector<std::size_t> at(n + 1);
+  at[n] = n - static_cast<std::size_t>(std::count(drop.begin(), drop.end(), true));
+  for (std::size_t pc = n; pc-- > 0;) at[pc] = drop[pc] ? at[pc + 1] : at[pc + 1] - 1;
+  std::vector<sock_filter> out;
+  out.reserve(at[n]);
+  for (std::size_t pc = 0; pc < n; ++pc) {
+    if (drop[pc]) continue;
+    sock_filter f = code[pc];
+    if (BPF_CLASS(f.code) == BPF_JMP) {
+      const std::size_t self = at[pc];
+      if (BPF_OP(f.code) == BPF_JA) {
+        f.k = static_cast<std::uint32_t>(at[pc + 1 + f.k] - self - 1);
+      } else {
+        f.jt = static_cast<std::uint8_t>(at[pc + 1 + f.jt] - self - 1);
+        f.jf = static_cast<std::uint8_t>(at[pc + 1 + f.jf] - self - 1);
+      }
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
 // The program of `s`: libseccomp's dispatch with the argument checks appended.
 std::vector<sock_filter> build_code(const Spec& s) {
   const Compiled compiled = compile(s);
@@ -435,6 +497,7 @@ std::vector<sock_filter> build_code(const Spec& s) {
     f = {BPF_JMP | BPF_JA, 0, 0,
          static_cast<std::uint32_t>(starts[tag - kReservedTagBase] - pc - 1)};
   }
+  code = drop_redundant(code);
   if (code.size() > BPF_MAXINSNS)
     throw BuildError(fmt::format("the filter has {} instructions, more than the kernel's {}",
                                  code.size(), BPF_MAXINSNS));
