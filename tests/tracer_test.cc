@@ -597,6 +597,15 @@ TEST_CASE("a parent asleep in wait4 is not stopped by its child's consistent che
   CHECK(re.stops > kOpens * 3);
 }
 
+TEST_CASE("a wait with WNOHANG is not traced: polling a child costs no stops", "[tracer]") {
+  Job job({"poll-child", "1000"});
+  Result r = run_job(job);
+  INFO(r.error);
+  CHECK(r.status == Status::kNormal);
+  CHECK(job.output() == "polls=1000 signal=9\n");
+  CHECK(r.stops < 100);  // the fork, the blocking wait (two), the exits: not 2000
+}
+
 TEST_CASE("the tracer thread runs at a higher priority than its programs, which keep ours",
           "[tracer]") {
   TB_SKIP_UNLESS(test::is_root(), "raising a priority needs CAP_SYS_NICE");

@@ -474,6 +474,21 @@ int main(int argc, char** argv) {
     return 0;
   }
   // calls-then-fork NAME N: N calls, then a child makes one more (and the parent one after it).
+  // poll-child N: polls a sleeping child N times with waitpid(WNOHANG), then kills and reaps it.
+  if (strcmp(mode, "poll-child") == 0) {
+    pid_t child = fork();
+    if (child == 0) {
+      pause();
+      _exit(0);
+    }
+    int polls = 0;
+    for (int i = 0; i < atoi(arg); ++i) polls += waitpid(child, NULL, WNOHANG) == 0;
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    printf("polls=%d signal=%d\n", polls, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    return 0;
+  }
   // child-opens PATH N: a child opens PATH N times while its parent waits for it.
   if (strcmp(mode, "child-opens") == 0 && argc > 3) {
     pid_t child = fork();

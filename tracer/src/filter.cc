@@ -1,6 +1,7 @@
 #include "filter.h"
 
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 namespace tracebox::tracer {
 
@@ -36,7 +37,14 @@ std::shared_ptr<const PreparedPolicy::Filter> build_filter(const Policy& policy,
     }
     if (multi_task && (rule.syscall == "wait4" || rule.syscall == "waitid") &&
         action.kind == seccomp::Action::Kind::kAllow && rule.conditions.empty()) {
-      b.add(rule.syscall, seccomp::Action::trace(kTagWait));
+      // Only a wait that may sleep: one with WNOHANG returns at once (a polling loop would pay
+      // two stops a call), and its task is stopped by a freeze like any running one.
+      using C = seccomp::ArgCondition;
+      const unsigned options = rule.syscall == "wait4" ? 2 : 3;
+      b.add(rule.syscall,
+            key.count_all ? seccomp::Action::trace(kTagCountAllow) : seccomp::Action::allow(),
+            {C::masked_eq(options, WNOHANG, WNOHANG)});
+      b.add(rule.syscall, seccomp::Action::trace(kTagWait), {C::masked_eq(options, WNOHANG, 0)});
       continue;
     }
     if (key.count_all) {

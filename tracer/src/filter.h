@@ -15,9 +15,9 @@ inline constexpr std::uint16_t kTagCountAllow = 0xfe01;
 inline constexpr std::uint16_t kTagCountErrno = 0xfe02;
 inline constexpr std::uint16_t kTagMemory = 0xfe03;
 inline constexpr std::uint16_t kTagStack = 0xfe04;
-// wait4 and waitid, allowed by the policy, traced when the program may have other tasks: the
-// tracer then knows a task sleeps in one (it continues it to the syscall's exit stop), so a
-// consistent check need not interrupt it (see Task::parked).
+// wait4 and waitid without WNOHANG, allowed by the policy, traced when the program may have
+// other tasks: the tracer then knows a task sleeps in one (it continues it to the syscall's exit
+// stop), so a consistent check need not interrupt it (see Task::parked).
 inline constexpr std::uint16_t kTagWait = 0xfe05;
 // mmap requests at least this large are checked against RLIMIT_DATA (malloc's fallback after a
 // refused brk asks for at least 1 MiB, so refused growth is seen too).

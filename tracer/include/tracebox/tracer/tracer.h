@@ -26,7 +26,12 @@ namespace tracebox::tracer {
 // every other task of the run is stopped, and stays stopped until the syscall returns (or is
 // denied). What the handler reads from the tracee's memory and filesystem is then what the kernel
 // will see: no other thread or process of the run can rewrite a path or swap a symlink between
-// the check and the use. A run with a single task pays nothing for it.
+// the check and the use. A run with a single task pays nothing for it. A task asleep in a wait4
+// or waitid (traced for this when the program may have other tasks) counts as stopped: it runs
+// nothing before its wait returns, which the tracer sees, unless the wait could end during the
+// check (a child of the run dying or stopping, or already handed to it: the kernel would write
+// its status into the task's memory); then it is stopped too. When no other task can run, the
+// freeze lasts until the checker's next stop instead of its syscall's exit stop.
 inline constexpr std::uint16_t kTagConsistent = 0x8000;
 
 // One rule of a run's syscall policy. Trace rules with a user tag (< seccomp::kReservedTagBase)
