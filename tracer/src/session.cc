@@ -702,6 +702,13 @@ namespace {
 bool is_trap_stop(int status) {
   return WSTOPSIG(status) == SIGTRAP && (status >> 16) == PTRACE_EVENT_STOP;
 }
+
+// A wait4 or waitid that may sleep (no WNOHANG): worth parking (Task::parked).
+bool blocking_wait(const Context::Info& info) {
+  if (info.name == "wait4") return (info.syscall.args[2] & WNOHANG) == 0;
+  if (info.name == "waitid") return (info.syscall.args[3] & WNOHANG) == 0;
+  return false;
+}
 }  // namespace
 
 void Session::handle_status(pid_t pid, int status) {
@@ -1301,7 +1308,7 @@ void Session::decide(Run& run, Context::Info& info, bool frozen) {
         ::ptrace(PTRACE_SYSCALL, tid, 0, 0);
         return;
       }
-      if (info.name == "wait4" || info.name == "waitid") return park(tid);
+      if (blocking_wait(info)) return park(tid);
       return cont(tid, 0);
     case Decision::Kind::kDeny:
       if (int err = tracee::skip_syscall(tid, d.error); err != 0 && err != ESRCH) {
