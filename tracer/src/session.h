@@ -56,8 +56,8 @@ struct Freeze {
   std::unordered_map<pid_t, bool> awaiting;  // tasks asked to stop, not stopped yet
   bool in_syscall = false;                   // allowed: the checked syscall is running
   // No other task could run when it began (each was held, a vfork parent or parked): the checker
-  // runs its syscall without an exit stop, and the freeze lasts until its next stop (or a tick
-  // that finds it out of the syscall while it holds a task that woke up meanwhile).
+  // runs its syscall without an exit stop, and the freeze lasts until its next stop (which a
+  // tick forces with an interrupt when a task woke up meanwhile and waits for the thaw).
   bool lazy = false;
   bool interrupted = false;  // lazy: the checker was interrupted to end it (a held task waits)
   Clock::time_point since;
@@ -133,10 +133,10 @@ struct Task {
   Run* run = nullptr;         // nullptr: an orphan being killed (its run is gone)
   bool held = false;          // in a stop we keep it in while its run is frozen
   bool vfork_parent = false;  // blocked in vfork until its child execs or exits
-  // In a wait4 or waitid it was continued into with PTRACE_SYSCALL: it runs no code of the
-  // program before its exit stop, so a freeze need not interrupt it. While a task of the run is
-  // parked, a freeze holds the other processes' exit stops too: a child that died during a check
-  // would let its parent's wait write the status into memory a checked path may be in.
+  // In a blocking wait4 or waitid it was continued into with PTRACE_SYSCALL: it runs no code of
+  // the program before its exit stop, so a freeze need not interrupt it, unless the wait could
+  // end during the check (the kernel writes the status into memory a checked path may be in):
+  // see Session::start_freeze.
   bool parked = false;
   bool exiting = false;  // past its exit event: it runs no more code, and is reaped soon
   bool init = false;     // the init of its run's PID namespace (not traced)
