@@ -474,6 +474,17 @@ int main(int argc, char** argv) {
     return 0;
   }
   // calls-then-fork NAME N: N calls, then a child makes one more (and the parent one after it).
+  // fork-exit N: N children one after another, each exiting at once and reaped.
+  if (strcmp(mode, "fork-exit") == 0) {
+    int reaped = 0;
+    for (int i = 0; i < atoi(arg); ++i) {
+      pid_t child = fork();
+      if (child == 0) _exit(0);
+      reaped += child > 0 && waitpid(child, NULL, 0) == child;
+    }
+    printf("reaped=%d\n", reaped);
+    return 0;
+  }
   // poll-child N: polls a sleeping child N times with waitpid(WNOHANG), then kills and reaps it.
   if (strcmp(mode, "poll-child") == 0) {
     pid_t child = fork();
@@ -489,10 +500,13 @@ int main(int argc, char** argv) {
     printf("polls=%d signal=%d\n", polls, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     return 0;
   }
-  // child-opens PATH N: a child opens PATH N times while its parent waits for it.
+  // child-opens PATH N: a child opens PATH N times while its parent waits for it (from 100 ms
+  // on: by then the parent sleeps in its wait, even on a busy machine).
   if (strcmp(mode, "child-opens") == 0 && argc > 3) {
     pid_t child = fork();
     if (child == 0) {
+      struct timespec settle = {0, 100000000};
+      nanosleep(&settle, NULL);
       for (int i = 0; i < atoi(argv[3]); ++i) {
         int fd = open(arg, O_RDONLY);
         if (fd >= 0) close(fd);

@@ -807,6 +807,7 @@ void Session::on_new_task(pid_t tid, int status) {
       if (auto p = tasks_.find(ids->ppid); p != tasks_.end()) run = p->second.run;
   }
   Task& t = add_task(tid, tgid, run);
+  t.announced = false;  // until its parent's fork event
   if (run == nullptr || run->killing) {
     ::kill(tid, SIGKILL);  // nobody would account for it: it must not run
     return cont(tid, 0);   // and it must not stay stopped either
@@ -828,6 +829,7 @@ void Session::on_exit(Task& task, int status) {
   const pid_t tid = task.tid;
   const pid_t tgid = task.tgid;
   const bool init = task.init;
+  if (!task.announced && run != nullptr) run->gone_unannounced.insert(tid);
   tasks_.erase(tid);
   if (run == nullptr) {
     if (init)  // an abandoned run's init: its stack can go now
@@ -1035,6 +1037,11 @@ void Session::on_event(Task& task, int event) {
       if (auto known = tasks_.find(other); known != tasks_.end()) {
         // Its first stop came before this event and registered it already.
         thread = known->second.tgid == tgid;
+        known->second.announced = true;
+      } else if (run->gone_unannounced.erase(other) != 0) {
+        // It ran to its end, and was reaped, before its parent stopped for this event (a busy
+        // CPU can delay the parent that long): adding it now would count a task for ever.
+        break;
       } else {
         // tgkill(tgid, tid, 0) succeeds only for a thread of that process.
         thread = event == PTRACE_EVENT_CLONE && ::syscall(SYS_tgkill, tgid, other, 0) == 0;

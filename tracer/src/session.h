@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "context_info.h"
@@ -122,6 +123,8 @@ struct Run {
   bool handoff_unchecked = false;
   // A task of the run entered a group-stop, which its parent may report to a wait at any time.
   bool stopped_child = false;
+  // Tasks reaped before their parent's fork event was seen: that event must not add them again.
+  std::unordered_set<pid_t> gone_unannounced;
   // Stops of held tasks, handled once the freeze ends (in order).
   std::deque<std::pair<pid_t, int>> deferred;
 };
@@ -139,8 +142,11 @@ struct Task {
   // see Session::start_freeze.
   bool parked = false;
   bool exiting = false;  // past its exit event: it runs no more code, and is reaped soon
-  bool init = false;     // the init of its run's PID namespace (not traced)
-  pid_t ns_tid = 0;      // its id in the run's PID namespace (0: not read yet)
+  // Its parent's fork event was seen (or it has none: the run's first task). A child's first
+  // stop, even its exit, can come before that event.
+  bool announced = true;
+  bool init = false;  // the init of its run's PID namespace (not traced)
+  pid_t ns_tid = 0;   // its id in the run's PID namespace (0: not read yet)
 };
 
 // The tracer of one io_context: a thread of its own, started with the first run and ended with
