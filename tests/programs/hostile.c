@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wait_race.h"
+
 static void say(const char* what) {
   printf("%s\n", what);
   fflush(stdout);
@@ -392,77 +394,6 @@ static void open_print(const char* what, const char* path) {
   if (nl != NULL) *nl = 0;
   printf("%s %s%s\n", what, strcmp(buf, "SECRET") == 0 ? "ESCAPED " : "", buf);
   fflush(stdout);
-}
-
-// wait-race: a task waiting for its children has the kernel write each one's status into the
-// path being opened. The path ends in 'X'; a status of exit code 7 (bytes 00 07 00 00) over it
-// cuts the name short, to a file the policy does not grant.
-static char* wait_race_at;
-static volatile int wait_race_stop;
-static void wait_race_loop(void) {
-  while (!wait_race_stop) {
-    pid_t child = fork();
-    if (child == 0) _exit(7);
-    if (child < 0 || wait4(child, (int*)(void*)wait_race_at, 0, NULL) != child) return;
-  }
-}
-static void* wait_race_thread(void* unused) {
-  (void)unused;
-  wait_race_loop();
-  return NULL;
-}
-static int wait_race(const char* path, long seconds, int shared) {
-  static char own[512];
-  size_t n = strlen(path);
-  if (n < 2 || n + 8 >= sizeof own) return 110;
-  char* buf = own;
-  if (shared) {
-    buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (buf == MAP_FAILED) return 111;
-  }
-  strcpy(buf, path);
-  wait_race_at = buf + n - 1;
-  pid_t waiter = -1;
-  pthread_t thread;
-  if (shared) {
-    waiter = fork();
-    if (waiter == 0) {
-      wait_race_loop();
-      _exit(0);
-    }
-  } else if (pthread_create(&thread, NULL, wait_race_thread, NULL) != 0) {
-    return 112;
-  }
-  struct timespec start, now;
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  long attempts = 0;
-  for (;;) {
-    buf[n - 1] = path[n - 1];
-    buf[n] = '\0';
-    int fd = open(buf, O_RDONLY);
-    ++attempts;
-    if (fd >= 0) {
-      char data[16] = {0};
-      ssize_t got = read(fd, data, sizeof data - 1);
-      close(fd);
-      if (got > 0 && strncmp(data, "SECRET", 6) == 0) {
-        say("ESCAPED read the secret through a wait's status");
-        if (shared) kill(waiter, SIGKILL);
-        _exit(0);
-      }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - start.tv_sec >= seconds) break;
-  }
-  wait_race_stop = 1;
-  if (shared) {
-    kill(waiter, SIGKILL);
-    waitpid(waiter, NULL, 0);
-  } else {
-    pthread_join(thread, NULL);
-  }
-  printf("lost %ld attempts\n", attempts);
-  return 0;
 }
 
 int main(int argc, char** argv) {
@@ -1034,7 +965,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   // wait-race PATHX SECONDS [shared]
-  if (strcmp(mode, "wait-race") == 0 && argc > 3) return wait_race(arg, atol(argv[3]), argc > 4);
+  if (strcmp(mode, "wait-race") == 0 && argc > 3)
+    return wait_race(arg, atol(argv[3]), argc > 4,
+                     "ESCAPED read the secret through a wait's status");
   // Threads racing exit_group against each other's traced syscalls: not a violation.
   if (strcmp(mode, "exit-race") == 0) {
     for (int i = 0; i < 8; ++i) {

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "wait_race.h"
+
 // Prints "ret=<value>" or "err=<ENAME>" for a raw syscall result.
 static void report(long r) {
   if (r < 0) {
@@ -74,84 +76,6 @@ static void* race_flipper(void* unused) {
     memcpy(race_path, race_names[0], n);
   }
   return NULL;
-}
-
-// The wait race: a task that waits for its children writes each one's status into the path
-// buffer. The path ends in "secret" + 'X'; a child's status (exit code 7: bytes 00 07 00 00)
-// written over the 'X' turns it into the secret's path. The waiter is a second thread, or
-// another process sharing the buffer (MAP_SHARED).
-static char* race_wait_at;
-
-static void race_waiter(void) {
-  while (!race_stop) {
-    pid_t child = fork();
-    if (child == 0) _exit(7);
-    if (child < 0) continue;
-    int* status = (int*)(void*)race_wait_at;
-    if (wait4(child, status, 0, NULL) != child) return;
-  }
-}
-
-static void* race_waiter_thread(void* unused) {
-  (void)unused;
-  race_waiter();
-  return NULL;
-}
-
-// race-wait PATH SECONDS [shared]: opens PATH (a name ending in "secretX") until SECONDS pass,
-// restoring its last byte before each open; prints "WON" if the secret was ever read.
-static int race_wait(const char* allowed, long seconds, int shared) {
-  size_t n = strlen(allowed);
-  if (n < 2 || n + 8 >= sizeof race_path) return 110;
-  char* buf = race_path;
-  pid_t waiter = -1;
-  pthread_t thread;
-  if (shared) {
-    buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (buf == MAP_FAILED) return 111;
-  }
-  strcpy(buf, allowed);
-  race_wait_at = buf + n - 1;
-  if (shared) {
-    waiter = fork();
-    if (waiter == 0) {
-      race_waiter();
-      _exit(0);
-    }
-  } else if (pthread_create(&thread, NULL, race_waiter_thread, NULL) != 0) {
-    return 112;
-  }
-  struct timespec start, now;
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  long attempts = 0;
-  for (;;) {
-    buf[n - 1] = allowed[n - 1];
-    buf[n] = '\0';
-    int fd = open(buf, O_RDONLY);
-    ++attempts;
-    if (fd >= 0) {
-      char data[16] = {0};
-      ssize_t got = read(fd, data, sizeof data - 1);
-      close(fd);
-      if (got > 0 && strncmp(data, "SECRET", 6) == 0) {
-        printf("WON after %ld attempts\n", attempts);
-        fflush(stdout);
-        if (shared) kill(waiter, SIGKILL);
-        _exit(0);
-      }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - start.tv_sec >= seconds) break;
-  }
-  race_stop = 1;
-  if (shared) {
-    kill(waiter, SIGKILL);
-    waitpid(waiter, NULL, 0);
-  } else {
-    pthread_join(thread, NULL);
-  }
-  printf("lost %ld attempts\n", attempts);
-  return 0;
 }
 
 // Opens the buffer until `seconds` pass; prints "WON" if the secret was ever read.
@@ -424,7 +348,7 @@ int main(int argc, char** argv) {
   }
   // race-wait PATH SECONDS [shared]
   if (strcmp(mode, "race-wait") == 0 && argc > 3)
-    return race_wait(argv[2], atol(argv[3]), argc > 4);
+    return wait_race(argv[2], atol(argv[3]), argc > 4, "WON");
   // race-open ALLOWED SECRET SECONDS [shared]
   if (strcmp(mode, "race-open") == 0 && argc > 4)
     return race_open(argv[2], argv[3], atol(argv[4]), argc > 5);
