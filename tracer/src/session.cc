@@ -1235,17 +1235,17 @@ void Session::start_freeze(Run& run, Context::Info& info) {
   bool others = false, running = false;
   // A task past its exit event is about to be reaped, which hands it to a waiting parent: a
   // parked waiter could then write its status during the check. Then parked tasks are stopped.
-  const bool dying = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& t) {
-    return t.second.run == &run && t.second.exiting && !t.second.init;
-  });
+  bool dying = false, parked = false;
+  for (const auto& [tid, t] : tasks_) {
+    if (t.run != &run) continue;
+    dying = dying || (t.exiting && !t.init);
+    parked = parked || t.parked;
+  }
   // Nor may a parked task whose process has a child we reaped and handed to it (its wait can end
   // at any moment), or that is awake (it may be ending its wait with one right now). Checked
   // after each such reap, until every parked task sleeps and no process has such a child: then
   // none can wake with one before we reap another.
   std::vector<pid_t> awake;  // parked tasks that may not sleep as they are
-  const bool parked = std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& t) {
-    return t.second.run == &run && t.second.parked;
-  });
   if (!dying && parked && run.handoff_unchecked) {
     // The state first: a task asleep now, with no child to take after, stays asleep. (Its
     // state reads S while it scans its children, maybe taking one: only off the CPU, in the
