@@ -9,6 +9,7 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -513,17 +514,14 @@ Result race(Job& job, std::uint16_t tag, SecretGuard& guard) {
   return tracer::run(job.spec, guard);
 }
 
-}  // namespace
-
-TEST_CASE("a consistent check cannot be raced by another thread or process", "[tracer][race]") {
-  TempDir files;
-  test::write_file(files.file("public"), "public\n");
-  test::write_file(files.file("secret"), "SECRET\n");
+// A race program (`args(seconds, shared)`), run with the check consistent, loses its race in
+// both forms (a second thread; a process sharing the memory), and wins it without (the control,
+// in the form `control_shared`).
+void check_race(const std::function<std::vector<std::string>(const char*, bool)>& args,
+                bool control_shared) {
   for (bool shared : {false, true}) {
-    INFO((shared ? "a process sharing memory" : "a second thread") << " flips the path");
-    std::vector<std::string> args = {"race-open", files.file("public"), files.file("secret"), "3"};
-    if (shared) args.push_back("shared");
-    Job job(args);
+    INFO((shared ? "a process sharing the memory" : "a second thread") << " races the check");
+    Job job(args("3", shared));
     SecretGuard guard;
     Result r = race(job, kTagConsistent | 2, guard);
     INFO(r.error);
@@ -531,13 +529,28 @@ TEST_CASE("a consistent check cannot be raced by another thread or process", "[t
     CHECK(job.output().starts_with("lost "));
     CHECK(guard.checked > 200);  // it really hammered (thousands when the machine is idle)
   }
-  SECTION("control: without the consistent bit the same race is won") {
-    Job job({"race-open", files.file("public"), files.file("secret"), "25"});
-    SecretGuard guard;
-    Result r = race(job, 2, guard);
-    CHECK(r.status == Status::kNormal);
-    CHECK(job.output().starts_with("WON"));
-  }
+  INFO("control: without the consistent bit the same race is won");
+  Job job(args("25", control_shared));
+  SecretGuard guard;
+  Result r = race(job, 2, guard);
+  CHECK(r.status == Status::kNormal);
+  CHECK(job.output().starts_with("WON"));
+}
+
+}  // namespace
+
+TEST_CASE("a consistent check cannot be raced by another thread or process", "[tracer][race]") {
+  TempDir files;
+  test::write_file(files.file("public"), "public\n");
+  test::write_file(files.file("secret"), "SECRET\n");
+  check_race(
+      [&](const char* seconds, bool shared) {
+        std::vector<std::string> a = {"race-open", files.file("public"), files.file("secret"),
+                                      seconds};
+        if (shared) a.push_back("shared");
+        return a;
+      },
+      false);
 }
 
 TEST_CASE("a check is not raced by a waiting task's status landing in the path", "[tracer][race]") {
@@ -547,25 +560,13 @@ TEST_CASE("a check is not raced by a waiting task's status landing in the path",
   TempDir files;
   test::write_file(files.file("secret"), "SECRET\n");
   const std::string path = files.file("secretX");  // its last byte becomes 00 07 00 00
-  for (bool shared : {false, true}) {
-    INFO((shared ? "a process sharing the buffer" : "a second thread") << " waits into the path");
-    std::vector<std::string> args = {"race-wait", path, "3"};
-    if (shared) args.push_back("shared");
-    Job job(args);
-    SecretGuard guard;
-    Result r = race(job, kTagConsistent | 2, guard);
-    INFO(r.error);
-    CHECK(r.status == Status::kNormal);
-    CHECK(job.output().starts_with("lost "));
-    CHECK(guard.checked > 200);
-  }
-  SECTION("control: without the consistent bit the same race is won") {
-    Job job({"race-wait", path, "25", "shared"});
-    SecretGuard guard;
-    Result r = race(job, 2, guard);
-    CHECK(r.status == Status::kNormal);
-    CHECK(job.output().starts_with("WON"));
-  }
+  check_race(
+      [&](const char* seconds, bool shared) {
+        std::vector<std::string> a = {"race-wait", path, seconds};
+        if (shared) a.push_back("shared");
+        return a;
+      },
+      true);
 }
 
 TEST_CASE("a parent asleep in wait4 is not stopped by its child's consistent checks", "[tracer]") {
