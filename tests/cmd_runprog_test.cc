@@ -550,6 +550,17 @@ TEST_CASE("runprog -allow-proc: fork, threads, sleeping, and every process trace
   CHECK(no["status"] == "disallowed_syscall");
   CHECK(no["violation"]["syscall"] == "clone");
 
+  // A main thread that ends with pthread_exit (a zombie until the last thread ends) while the
+  // other thread's opens are checked: each check goes on without it.
+  TempDir t;
+  tracebox::test::write_file(t.file("f"), "x");
+  Outcome lone = runprog({"-json", "-allow-proc", "-add-readable", t.file("f"), "-out",
+                          t.file("out"), tracee(), "leader-exits", t.file("f"), "20"});
+  Json l = result_json(lone);
+  INFO(l.dump());
+  CHECK(l["status"] == "normal");
+  CHECK(tracebox::test::read_file(t.file("out")) == "opened=20\n");
+
   CHECK(result_json(runprog({"-json", "-allow-proc", tracee(), "sleep", "10"}))["status"] ==
         "normal");
   Json sleep = result_json(runprog({"-json", tracee(), "sleep", "10"}));

@@ -35,7 +35,7 @@ Policy base_policy() {
       "exit_group arch_prctl set_tid_address set_robust_list rseq prlimit64 getrandom futex clone "
       "wait4 madvise getpid gettid clock_gettime clock_nanosleep nanosleep readlink pipe pipe2 "
       "setsid pause fcntl tgkill uname mremap statx readlinkat sched_yield getppid "
-      "sched_getaffinity getcwd kill");
+      "sched_getaffinity getcwd kill restart_syscall");
   for (std::string name; names >> name;) p.allow(name);
   return p;
 }
@@ -567,6 +567,21 @@ TEST_CASE("a check is not raced by a waiting task's status landing in the path",
         return a;
       },
       true);
+}
+
+TEST_CASE("a consistent check does not wait for a leader that ended before its threads",
+          "[tracer]") {
+  // A main thread that calls pthread_exit stays a zombie until the last thread ends: it never
+  // stops again, and the other threads' checks must not wait for it.
+  TempDir files;
+  test::write_file(files.file("public"), "public\n");
+  Job job({"leader-exits", files.file("public"), "20"});
+  SecretGuard guard;
+  Result r = race(job, kTagConsistent | 2, guard);
+  INFO(r.error);
+  CHECK(r.status == Status::kNormal);
+  CHECK(job.output() == "opened=20\n");
+  CHECK(guard.checked >= 20);
 }
 
 TEST_CASE("a parent asleep in wait4 is not stopped by its child's consistent checks", "[tracer]") {

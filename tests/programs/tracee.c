@@ -51,6 +51,26 @@ static void* thread_call(void* name) {
 
 static volatile unsigned long sink;
 
+// The worker of leader-exits: opens a path N times after its leader has gone.
+static const char* opens_path;
+static long opens_count;
+static void* late_opener(void* unused) {
+  (void)unused;
+  struct timespec settle = {0, 50000000};  // the leader's pthread_exit is done by then
+  nanosleep(&settle, NULL);
+  long ok = 0;
+  for (long i = 0; i < opens_count; ++i) {
+    int fd = open(opens_path, O_RDONLY);
+    if (fd >= 0) {
+      ++ok;
+      close(fd);
+    }
+  }
+  printf("opened=%ld\n", ok);
+  fflush(stdout);
+  return NULL;
+}
+
 static void spin_ms(long ms) {
   struct timespec start, now;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
@@ -441,6 +461,15 @@ int main(int argc, char** argv) {
     waitpid(child, &status, 0);
     report(status);
     return 0;
+  }
+  // leader-exits PATH N: the main thread ends with pthread_exit (a zombie until the process
+  // ends) while a second thread opens PATH N times.
+  if (strcmp(mode, "leader-exits") == 0 && argc > 3) {
+    opens_path = arg;
+    opens_count = atol(argv[3]);
+    pthread_t t;
+    if (pthread_create(&t, NULL, late_opener, NULL) != 0) return 101;
+    pthread_exit(NULL);
   }
   if (strcmp(mode, "calls-then-fork") == 0 && argc > 3) {
     for (int i = 0; i < atoi(argv[3]); ++i) call(arg);

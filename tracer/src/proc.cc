@@ -73,11 +73,23 @@ int last_cpu(pid_t tid) {
   return static_cast<int>(std::strtol(p + 1, nullptr, 10));
 }
 
-bool sleeping(pid_t tid) {
+namespace {
+// The state letter of task `tid` (field 3 of /proc/<tid>/stat), or 0 when unreadable.
+char state(pid_t tid) {
   char buf[512];
-  if (read_proc(tid, "stat", buf, sizeof buf) < 0) return false;
+  if (read_proc(tid, "stat", buf, sizeof buf) < 0) return 0;
   const char* close = std::strrchr(buf, ')');  // the command name may contain anything
-  return close != nullptr && close[1] == ' ' && close[2] == 'S';
+  return close != nullptr && close[1] == ' ' ? close[2] : 0;
+}
+}  // namespace
+
+bool sleeping(pid_t tid) { return state(tid) == 'S'; }
+
+bool runnable(pid_t tid) { return state(tid) == 'R'; }
+
+bool finished(pid_t tid) {
+  const char s = state(tid);
+  return s == 'Z' || s == 'X';
 }
 
 bool asleep_in(pid_t tid, const char* where) {

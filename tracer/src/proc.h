@@ -34,6 +34,13 @@ int last_cpu(pid_t tid);
 // Whether task `tid` is in an interruptible sleep (state S in /proc/<tid>/stat).
 bool sleeping(pid_t tid);
 
+// Whether task `tid` is running or waiting for a CPU (state R).
+bool runnable(pid_t tid);
+
+// Whether task `tid` has done all of its exit (a zombie: state Z or X), writes to memory included;
+// a thread-group leader stays one until its last thread ends.
+bool finished(pid_t tid);
+
 // Whether task `tid` is blocked, off the CPU, in the kernel function `where`
 // (/proc/<tid>/wchan, which names a function only for a task not on a run queue).
 bool asleep_in(pid_t tid, const char* where);

@@ -53,6 +53,9 @@ constexpr auto kTick = std::chrono::milliseconds(10);
 // tasks may take to stop.
 constexpr auto kBlockedCheck = std::chrono::milliseconds(50);
 constexpr auto kFreezeTimeout = std::chrono::seconds(2);
+// ... unless each task not stopped yet is runnable (starved of CPU on a busy machine, or a program
+// that made itself SCHED_IDLE): it stops as soon as it runs, and the wait goes on this long.
+constexpr auto kStarvedFreezeTimeout = std::chrono::seconds(30);
 // How long a killed run's tasks may take to report their end before the run ends without them.
 constexpr auto kKillTimeout = std::chrono::seconds(5);
 // Placement::Mode::kAuto: the traced stops per tick from which a lone run is co-located with its
@@ -1274,7 +1277,10 @@ void Session::start_freeze(Run& run, Context::Info& info) {
     others = true;
     const bool asleep = t.parked && !dying && !run.stopped_child &&
                         std::find(awake.begin(), awake.end(), tid) == awake.end();
-    if (t.held || t.vfork_parent || asleep) continue;
+    // A task past its exit event still writes its clear_child_tid word into the program's
+    // memory: it is awaited until reaped, or until it is a zombie (done, and a leader with
+    // threads left stays one: it never stops again).
+    if (t.held || t.vfork_parent || asleep || (t.exiting && proc::finished(tid))) continue;
     running = true;
     if (::ptrace(PTRACE_INTERRUPT, tid, 0, 0) == 0) f.awaiting[tid] = true;
   }
@@ -1413,7 +1419,21 @@ void Session::on_tick() {
         // The checked syscall sleeps (a FIFO open waiting for a writer that may be one of the
         // frozen tasks): the kernel has long resolved its path. Thaw, or it would wait forever.
         release(run);
-      } else if (!f.in_syscall && now - f.since >= kFreezeTimeout) {
+      } else if (!f.in_syscall &&
+                 std::erase_if(f.awaiting,
+                               [&](const auto& a) {
+                                 auto t = tasks_.find(a.first);
+                                 return t != tasks_.end() && t->second.exiting &&
+                                        proc::finished(a.first);
+                               }) > 0 &&
+                 f.awaiting.empty()) {
+        // What it waited for were exiting tasks that are done: they never stop again.
+        decide(run, f.info, true);
+        continue;
+      } else if (!f.in_syscall && now - f.since >= kFreezeTimeout &&
+                 (now - f.since >= kStarvedFreezeTimeout ||
+                  !std::all_of(f.awaiting.begin(), f.awaiting.end(),
+                               [](const auto& a) { return proc::runnable(a.first); }))) {
         record(run, Status::kRunnerError, LimitKind::kNone,
                "a task of the run did not stop for a checked syscall");
         kill_run(run);
