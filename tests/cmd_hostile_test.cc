@@ -232,12 +232,17 @@ TEST_CASE("signals may target only the run's own processes", "[hostile]") {
     Result r = h.run();
     CHECK(r.status == Status::kDisallowedSyscall);
   }
-  SECTION("its own child, group and self") {
-    Hostile h({"kill-own"}, true);
-    Result r = h.run();
-    INFO(r.error);
-    CHECK(r.status == Status::kNormal);
-    CHECK(h.output() == "kill child ret=0\nkill group 0 ret=0\nkill self ret=0\n");
+  for (bool pid_ns : {true, false}) {
+    SECTION(std::string("its own child, exited child, group and self") +
+            (pid_ns ? "" : ", without the PID namespace")) {
+      Hostile h({"kill-own"}, true);
+      h.spec.isolation.pid_namespace = pid_ns;
+      Result r = h.run();
+      INFO(r.error);
+      CHECK(r.status == Status::kNormal);
+      CHECK(h.output() ==
+            "kill child ret=0\nkill exited child ret=0\nkill group 0 ret=0\nkill self ret=0\n");
+    }
   }
   no_survivors();
 }
@@ -1609,6 +1614,18 @@ TEST_CASE("through runprog: a /proc/<pid> path allowed to its process is refused
   CHECK(r.out.starts_with("first Name:\t"));
   CHECK(r.out.find("\nsecond err=EACCES\n{") != std::string::npos);
   CHECK(json_value(r.out, "status") == "\"normal\"");
+  no_survivors();
+}
+
+TEST_CASE("through runprog: a program signals its own processes, an ended child included",
+          "[hostile][runprog]") {
+  TB_REQUIRE_GUARD();
+  RunprogResult r = runprog({"-allow-proc", real(TRACEBOX_HOSTILE), "kill-own"});
+  INFO(r.out);
+  CHECK(r.exit_code == 0);
+  // The program's lines, then the result line: 0, a normal run.
+  CHECK(r.out.starts_with(
+      "kill child ret=0\nkill exited child ret=0\nkill group 0 ret=0\nkill self ret=0\n0 "));
   no_survivors();
 }
 

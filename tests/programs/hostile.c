@@ -582,6 +582,14 @@ int main(int argc, char** argv) {
     }
     result("kill child", kill(pid, SIGKILL));
     waitpid(pid, NULL, 0);
+    // A child that has exited and is not waited for yet (a zombie): still its pid, and a kill
+    // of it succeeds (a parent that stops a child which already ended).
+    pid_t done = fork();
+    if (done == 0) _exit(0);
+    siginfo_t ended;
+    waitid(P_PID, (id_t)done, &ended, WEXITED | WNOWAIT);  // ended, and left a zombie
+    result("kill exited child", kill(done, SIGTERM));
+    waitpid(done, NULL, 0);
     result("kill group 0", kill(0, 0));
     result("kill self", kill(getpid(), 0));
     return 0;

@@ -661,7 +661,8 @@ pid_t Session::task_named(Run& run, pid_t pid) {
   if (pid <= 0) return 0;
   if (!run.pid_ns) {
     auto it = tasks_.find(pid);
-    return it != tasks_.end() && it->second.run == &run && !it->second.init ? pid : 0;
+    if (it != tasks_.end()) return it->second.run == &run && !it->second.init ? pid : 0;
+    return zombie_named(run, pid);
   }
   // Ids in the run's namespace: each task's is read once from /proc (only signal syscalls ask).
   for (auto& [tid, t] : tasks_) {
@@ -669,6 +670,29 @@ pid_t Session::task_named(Run& run, pid_t pid) {
     if (t.ns_tid == 0)
       if (auto ids = proc::ns_ids(tid)) t.ns_tid = ids->pid;
     if (t.ns_tid == pid) return tid;
+  }
+  return zombie_named(run, pid);
+}
+
+pid_t Session::zombie_named(Run& run, pid_t pid) {
+  // A process of the run that ended and that its parent has not waited for: a zombie, whose pid
+  // is still its own (nothing can take it), and which its parent may signal (a kill of a child
+  // that already ended succeeds). Each ended process is looked at until it is found reaped.
+  for (auto& [tgid, p] : run.processes) {
+    if (p.alive || p.reaped || (!run.pid_ns && tgid != pid)) continue;
+    if (run.pid_ns && p.ns_pid == 0) {
+      if (auto ids = proc::ns_ids(tgid)) p.ns_pid = ids->pid;
+      if (p.ns_pid == 0) p.reaped = true;
+    }
+    if (p.reaped || (run.pid_ns && p.ns_pid != pid)) continue;
+    // Still a zombie whose parent is of the run (the pid is not another process's by now).
+    const auto ids = proc::ids(tgid);
+    const auto parent = ids ? tasks_.find(ids->ppid) : tasks_.end();
+    if (!proc::finished(tgid) || parent == tasks_.end() || parent->second.run != &run) {
+      p.reaped = true;
+      continue;
+    }
+    return tgid;
   }
   return 0;
 }

@@ -44,6 +44,10 @@ struct Process {
   std::uint64_t peak_rss = 0;  // latest VmHWM
   int live_tasks = 0;
   bool alive = true;
+  // Once it has ended: its pid in the run's PID namespace (0: not read yet), and whether it is
+  // known to be reaped by its parent (its pid then names nothing of the run).
+  pid_t ns_pid = 0;
+  bool reaped = false;
   // A POSIX timer on the process's CPU clock, armed to wake the tracer when the run's CPU budget
   // could be spent (the 10 ms tick alone would let a CPU-bound program overshoot by a tick).
   std::optional<timer_t> cpu_timer;
@@ -201,6 +205,8 @@ class Session : public asio::execution_context::service {
   Task& add_task(pid_t tid, pid_t tgid, Run* run);
   // The task of `run` that the program names `pid` (its PID namespace's view), or 0.
   pid_t task_named(Run& run, pid_t pid);
+  // The ended process of `run` not yet waited for by its parent that the program names `pid`.
+  pid_t zombie_named(Run& run, pid_t pid);
   bool group_named(Run& run, pid_t pgid);
   void record(Run& run, Status status, LimitKind limit, std::string error);
   void kill_run(Run& run);
