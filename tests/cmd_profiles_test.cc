@@ -80,11 +80,14 @@ struct RunOptions {
   std::string input;              // the program's stdin
   std::vector<std::string> dirs;
   std::uint64_t memory_mib = 512;
+  bool allow_proc = false;  // runprog -allow-proc
 };
 
 // One run as runprog prepares it: through the library's PreparedProfile, as runprog does.
 Outcome run_profile(const Sandbox& box, const RunOptions& o) {
-  auto prepared = tracer::policy::PreparedProfile::load(o.profile, {}, o.dirs);
+  tracer::policy::ProfileOptions po;
+  po.allow_proc = o.allow_proc;
+  auto prepared = tracer::policy::PreparedProfile::load(o.profile, po, o.dirs);
   test::write_file(box.dir.file("stdin"), o.input);
   tracer::policy::RunRequest request;
   request.work_dir = box.work;
@@ -199,6 +202,43 @@ int main(int argc, char** argv) {
 
   check_normal(run_profile(box, {"default", {"./prog"}, "100\n"}), "n=100\nsum=338350\n");
   check_violation(run_profile(box, {"default", {"./prog", "shadow"}}), "/etc/shadow");
+}
+
+TEST_CASE("default: what glibc reads for the CPU count and for threads' memory is granted",
+          "[profiles]") {
+  // sysconf(_SC_NPROCESSORS_ONLN/CONF) and std::thread::hardware_concurrency read
+  // /sys/devices/system/cpu/online and possible; a thread's malloc arena, shrinking after frees,
+  // reads /proc/sys/vm/overcommit_memory. Each once was a violation.
+  Sandbox box;
+  test::write_file(box.in_work("prog.cpp"), R"(#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+int main(int argc, char** argv) {
+  const bool ok = sysconf(_SC_NPROCESSORS_ONLN) >= 1 && sysconf(_SC_NPROCESSORS_CONF) >= 1 &&
+                  std::thread::hardware_concurrency() >= 1;
+  std::printf("cpus %s\n", ok ? "ok" : "unknown");
+  if (argc > 1) {
+    std::thread t([] {
+      for (int round = 0; round < 20; ++round) {  // the arena grows, then shrinks
+        std::vector<char*> blocks;
+        for (int i = 0; i < 2000; ++i) blocks.push_back(static_cast<char*>(std::malloc(3000)));
+        for (char* b : blocks) std::memset(b, 1, 16), std::free(b);
+      }
+    });
+    t.join();
+    std::puts("thread ok");
+  }
+  return 0;
+}
+)");
+  REQUIRE(shell("g++ -O2 -pthread -o " + box.in_work("prog") + " " + box.in_work("prog.cpp")) == 0);
+  check_normal(run_profile(box, {"default", {"./prog"}}), "cpus ok\n");
+  RunOptions threads{"default", {"./prog", "thread"}};
+  threads.allow_proc = true;
+  check_normal(run_profile(box, threads), "cpus ok\nthread ok\n");
 }
 
 TEST_CASE("python3: a script using the standard library", "[profiles]") {
