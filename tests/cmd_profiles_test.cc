@@ -207,18 +207,23 @@ int main(int argc, char** argv) {
 TEST_CASE("default: what glibc reads for the CPU count and for threads' memory is granted",
           "[profiles]") {
   // sysconf(_SC_NPROCESSORS_ONLN/CONF) and std::thread::hardware_concurrency read
-  // /sys/devices/system/cpu/online and possible; a thread's malloc arena, shrinking after frees,
+  // /sys/devices/system/cpu/online and possible, OpenMP asks sched_getaffinity of its own thread
+  // id; a thread's malloc arena, shrinking after frees,
   // reads /proc/sys/vm/overcommit_memory. Each once was a violation.
   Sandbox box;
-  test::write_file(box.in_work("prog.cpp"), R"(#include <unistd.h>
+  test::write_file(box.in_work("prog.cpp"), R"(#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
 int main(int argc, char** argv) {
+  cpu_set_t mask;  // as OpenMP's start asks it: by the thread's own id
   const bool ok = sysconf(_SC_NPROCESSORS_ONLN) >= 1 && sysconf(_SC_NPROCESSORS_CONF) >= 1 &&
-                  std::thread::hardware_concurrency() >= 1;
+                  std::thread::hardware_concurrency() >= 1 &&
+                  sched_getaffinity(static_cast<pid_t>(syscall(SYS_gettid)), sizeof mask, &mask) == 0;
   std::printf("cpus %s\n", ok ? "ok" : "unknown");
   if (argc > 1) {
     std::thread t([] {
