@@ -1,5 +1,6 @@
 // runprog: runs PROGRAM under a judge's limits and syscall policy and prints its verdict
 // (go-sandbox's runprog, drop-in; see --help).
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,6 +29,26 @@ void write_all(int fd, std::string_view text) {
     if (n <= 0) return;
     text.remove_prefix(static_cast<std::size_t>(n));
   }
+}
+
+// Pins this thread (and so the threads it makes from then on: the tracer) to the CPU it
+// runs on, and returns the CPUs it could use before (empty if it did not pin). One run's
+// hand-offs between runprog's threads, the tracer and the program then never cross CPUs; the
+// tracer gives the program the CPUs returned (SessionOptions::cpus) when it unpins it, at its
+// first tick unless it is syscall-heavy (Placement::Mode::kAuto).
+std::vector<int> pin_to_this_cpu() {
+  cpu_set_t old;
+  CPU_ZERO(&old);
+  const int cpu = ::sched_getcpu();
+  if (cpu < 0 || ::sched_getaffinity(0, sizeof old, &old) != 0 || CPU_COUNT(&old) < 2) return {};
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &old)) cpus.push_back(c);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (::sched_setaffinity(0, sizeof one, &one) != 0) return {};
+  return cpus;
 }
 
 int usage_error(const std::string& message) {
@@ -66,6 +87,9 @@ int main(int argc, char** argv) {
   tracer::Result result;
   SharedStream shared;
   shared.interpose(p.spec.process.files, p.result_fd);
+  // After the relay thread is made: it copies the program's output for the whole run, and must
+  // not be held to one CPU (pinned with a busy process, it would slow the program down).
+  if (o.runner == RunnerKind::kPtrace) p.home_cpus = pin_to_this_cpu();
   try {
     result = o.runner == RunnerKind::kNs ? run_ns(p) : run_ptrace(p);
   } catch (const UsageError& e) {

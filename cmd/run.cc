@@ -64,6 +64,11 @@ tracer::Result run_ptrace(Prepared& p) {
   // As go-sandbox's runprog: SIGINT or SIGTERM cancels the run, which ends as a runner error
   // (every process of it killed and reaped) and is still reported.
   asio::io_context io;
+  if (!p.home_cpus.empty()) {
+    tracer::SessionOptions session;
+    session.cpus = p.home_cpus;
+    tracer::configure(io, std::move(session));
+  }
   asio::signal_set signals(io, SIGINT, SIGTERM);
   tracer::Result result;
   tracer::RunHandle run = tracer::async_run(io, std::move(spec), [&](tracer::Result r) {

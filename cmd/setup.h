@@ -56,6 +56,9 @@ struct Prepared {
   // Where the result goes: fd 1, fd 2, or the opened -res file (result_file).
   int result_fd = 1;
   UniqueFd result_file;
+  // The CPUs runprog could run on before it pinned its main thread (SessionOptions::cpus):
+  // empty when it did not pin itself.
+  std::vector<int> home_cpus;
 };
 
 // Everything but running. Throws UsageError (ProfileError and ConfigError from the profile are

@@ -21,7 +21,8 @@ class SharedStream {
   SharedStream& operator=(const SharedStream&) = delete;
   ~SharedStream();
 
-  // Replaces files[1] and files[2] by the pipe when they are `result_fd`'s stream.
+  // Replaces files[1] and files[2] by the pipe when they are `result_fd`'s stream (unless that
+  // is /dev/null).
   void interpose(std::vector<int>& files, int result_fd);
   // After the run (every process of it gone): drains the pipe, waits for the copy, and writes a
   // newline to the stream if the program left its last line unfinished.

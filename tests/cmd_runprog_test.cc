@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "support/support.h"
 
@@ -566,6 +567,18 @@ TEST_CASE("runprog -allow-proc: fork, threads, sleeping, and every process trace
   Json sleep = result_json(runprog({"-json", tracee(), "sleep", "10"}));
   CHECK(sleep["status"] == "disallowed_syscall");
   CHECK(sleep["violation"]["syscall"] == "clock_nanosleep");
+}
+
+TEST_CASE("runprog starts a run on its own CPU and leaves a CPU-bound program every CPU", "[cmd]") {
+  // runprog pins its threads and the program's start to one CPU (no hand-off crosses CPUs); a
+  // program that is not syscall-heavy gets back every CPU at the tracer's first tick, so that a
+  // busy CPU cannot hold it.
+  const unsigned all = std::thread::hardware_concurrency();
+  TB_SKIP_UNLESS(all > 1, "needs more than one CPU");
+  TempDir t;
+  Outcome o = runprog({"-json", "-out", t.file("out"), tracee(), "cpus-after", "60"});
+  CHECK(result_json(o)["status"] == "normal");
+  CHECK(tracebox::test::read_file(t.file("out")) == "cpus=1 then " + std::to_string(all) + "\n");
 }
 
 TEST_CASE("options after PROGRAM are the program's, with one dash or two", "[cmd]") {

@@ -7,9 +7,11 @@
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -457,7 +459,7 @@ struct AffinityProbe : Handler {
 
 }  // namespace
 
-TEST_CASE("placement: explicit modes pin, the default pins only a lone syscall-heavy run",
+TEST_CASE("placement: explicit modes pin, the default keeps only a lone syscall-heavy run pinned",
           "[tracer]") {
   TB_SKIP_UNLESS(std::thread::hardware_concurrency() > 1, "needs more than one CPU");
   const int all = static_cast<int>(std::thread::hardware_concurrency());
@@ -479,13 +481,52 @@ TEST_CASE("placement: explicit modes pin, the default pins only a lone syscall-h
     CHECK(probe(Placement{Placement::Mode::kNone, -1}, {"call", "getuid"}).counts ==
           std::vector<int>{all});
   }
-  SECTION("by default a short run is not pinned") {
-    CHECK(probe(Placement{}, {"call", "getuid"}).counts == std::vector<int>{all});
+  SECTION("by default a lone run starts with its tracer, and is unpinned at its first tick") {
+    // One CPU at its start (where it was asked from, with the tracer); a program that is not
+    // syscall-heavy has every CPU after a tick (60 ms of CPU: several ticks). A run that could
+    // not start before it changes nothing.
+    Job bad({"call", "getuid"});
+    bad.spec.process.files = {999};  // not open: the start fails
+    Handler h;
+    CHECK(tracer::run(bad.spec, h).status == Status::kRunnerError);
+    Job job({"cpus-after", "60"});
+    Handler none;
+    Result r = tracer::run(job.spec, none);
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output() == "cpus=1 then " + std::to_string(all) + "\n");
   }
-  SECTION("by default a lone syscall-heavy run is pinned after a tick, and unpinned by a fork") {
+  SECTION("by default a run beside another of the process starts unpinned") {
+    asio::io_context other;
+    Job busy({"spin", "400"});
+    std::atomic<bool> done{false};
+    tracer::async_run(other, busy.spec, std::make_shared<Handler>(), [&](Result) { done = true; });
+    std::thread serving([&] { other.run(); });
+    while (tracer::metrics(other).runs_in_flight == 0 && !done) std::this_thread::yield();
+    Job job({"cpus-after", "0"});
+    Handler none;
+    Result r = tracer::run(job.spec, none);
+    serving.join();
+    CHECK(r.status == Status::kNormal);
+    CHECK(job.output() == "cpus=" + std::to_string(all) + " then " + std::to_string(all) + "\n");
+  }
+  SECTION("SessionOptions::cpus: the CPUs an unpinned run gets") {
+    asio::io_context io;
+    SessionOptions options;
+    options.cpus = {1};
+    configure(io, options);
+    Job job({"cpus-after", "0"});
+    job.spec.placement = Placement{Placement::Mode::kNone, -1};
+    std::optional<Result> r;
+    tracer::async_run(io, job.spec, std::make_shared<Handler>(), [&](Result res) { r = res; });
+    io.run();
+    REQUIRE(r);
+    CHECK(r->status == Status::kNormal);
+    CHECK(job.output() == "cpus=1 then 1\n");
+  }
+  SECTION("by default a lone syscall-heavy run stays pinned after its first tick, until a fork") {
     auto p = probe(Placement{}, {"calls-then-fork", "getuid", "5000"});
     REQUIRE(p.counts.size() == 5002);
-    CHECK(p.counts.front() == all);   // before the first tick
+    CHECK(p.counts.front() == 1);     // from its start, with the tracer
     CHECK(p.counts.at(4999) == 1);    // a syscall-heavy lone run: co-located
     CHECK(p.counts.at(5000) == all);  // the child after the fork: every CPU again
     CHECK(p.counts.at(5001) == all);  // and its parent

@@ -287,6 +287,19 @@ int main(int argc, char** argv) {
     spin_ms(argc > 2 ? atol(arg) : -1);
     return 0;
   }
+  // cpus-after MS: how many CPUs it may run on (sched_getaffinity, a traced syscall where a
+  // test traces it) at start, and again after burning MS ms of CPU: "cpus=N then M".
+  if (strcmp(mode, "cpus-after") == 0 && argc > 2) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    sched_getaffinity(0, sizeof set, &set);
+    const int first = CPU_COUNT(&set);
+    spin_ms(atol(arg));
+    CPU_ZERO(&set);
+    sched_getaffinity(0, sizeof set, &set);
+    printf("cpus=%d then %d\n", first, CPU_COUNT(&set));
+    return 0;
+  }
   // spin-children N MS: N children each burning MS ms of CPU, then exit 0.
   if (strcmp(mode, "spin-children") == 0) {
     int n = atoi(arg);

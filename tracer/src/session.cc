@@ -67,6 +67,12 @@ constexpr auto kSetupTimeout = std::chrono::seconds(30);
 constexpr auto kLateTick = std::chrono::milliseconds(100);
 
 std::atomic<int> g_wakeup_signal{0};
+// Runs in flight in this process, every session's (Placement::Mode::kAuto starts a run pinned
+// only when it is the only one).
+std::atomic<int> g_runs_in_process{0};
+// Held by the one run of the process pinned from its start (Placement::Mode::kAuto), until its
+// first tick: two runs started at once cannot both take it.
+std::atomic<bool> g_start_pin{false};
 // Counts wakeup signals (ticks and wakes). wait4 returns EINTR only when no tracee event was
 // ready; otherwise the signal is consumed silently while the pump handles events, so the pump
 // compares this counter after each event.
@@ -213,7 +219,7 @@ void Session::submit(std::shared_ptr<RunHandle::State> handle, Spec spec,
       return;
     }
     queue_.push_back(Pending{std::move(handle), std::move(spec), std::move(handler),
-                             std::move(completion), Clock::now()});
+                             std::move(completion), Clock::now(), ::sched_getcpu()});
     ++counters_.queued;
     ensure_thread();
   }
@@ -353,6 +359,8 @@ void Session::end_everything(const std::string& why) {
     if (run->exec_seen)
       res.wall_time = std::chrono::microseconds(to_us(Clock::now() - run->exec_time));
     --counters_.in_flight;
+    --g_runs_in_process;
+    if (run->auto_provisional) g_start_pin = false;
     deliver(std::move(run->completion), std::move(res));
   }
   std::deque<Pending> queue;
@@ -478,7 +486,17 @@ void Session::start(Pending p) {
     int cpu = -1;
     if (s.placement.mode == Placement::Mode::kCpu) cpu = s.placement.cpu;
     if (s.placement.mode == Placement::Mode::kTracerCpu) cpu = ::sched_getcpu();
+    // kAuto: a run alone in the process starts where it was asked from, with its tracer (and so,
+    // with one asked and waited for on one thread, runprog's, every hand-off of the run stays on
+    // one CPU); its first tick unpins it unless it is syscall-heavy (auto_place).
+    const bool provisional = s.placement.mode == Placement::Mode::kAuto && runs_.empty() &&
+                             !pinned_ && g_runs_in_process.load() == 0 && p.caller_cpu >= 0 &&
+                             !g_start_pin.exchange(true);
+    if (provisional) cpu = p.caller_cpu;
     if (cpu >= 0) pin_tracer(cpu);
+    if (provisional && !pinned_) cpu = -1;
+    r.auto_pinned = r.auto_provisional = provisional && cpu >= 0;
+    if (provisional && !r.auto_provisional) g_start_pin = false;
 
     r.child = runner.start();
     r.main_pid = r.child.pid();
@@ -494,9 +512,11 @@ void Session::start(Pending p) {
     res.status = Status::kRunnerError;
     res.error = e.what();
     res.child_error = e.child_error();
+    if (r.auto_provisional) g_start_pin = false;
     if (runs_.empty()) unpin_tracer();
     return fail(std::move(res));
   } catch (const std::exception& e) {
+    if (r.auto_provisional) g_start_pin = false;
     if (runs_.empty()) unpin_tracer();
     return runner_error(e.what());
   }
@@ -512,6 +532,7 @@ void Session::start(Pending p) {
   }
   runs_.push_back(std::move(run));
   ++counters_.in_flight;
+  ++g_runs_in_process;
 }
 
 void Session::thread_main() {
@@ -552,6 +573,15 @@ void Session::thread_main() {
         if (stopping_) break;
       }
       const int nice = options_.tracer_nice;
+      if (!pinned_ && options_.cpus != home_cpus_) {
+        // SessionOptions::cpus: this thread's own set, which the runs it starts inherit.
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int c : options_.cpus)
+          if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &set);
+        if (options_.cpus.empty() || ::sched_setaffinity(0, sizeof set, &set) == 0)
+          home_cpus_ = options_.cpus;
+      }
       lock.unlock();
       // Once, not at every stop: the thread keeps it until it is idle.
       if (nice != 0 && own_nice_ && nice_now_ != nice && ::setpriority(PRIO_PROCESS, 0, nice) == 0)
@@ -1663,8 +1693,10 @@ void Session::maybe_finish(Run& run) {
   }
   for (auto& [tgid, p] : run.processes) drop_cpu_timer(p);
   auto completion = std::move(run.completion);
+  if (run.auto_provisional) g_start_pin = false;
   std::erase_if(runs_, [&](const std::unique_ptr<Run>& p) { return p.get() == &run; });
   --counters_.in_flight;
+  --g_runs_in_process;
   deliver(std::move(completion), std::move(res));
 }
 
@@ -1715,6 +1747,18 @@ void Session::unpin_tracer(bool now) {
 }
 
 void Session::auto_place(Run& run) {
+  if (run.auto_provisional) {
+    // Pinned since its start: after a full tick, kept only if it is syscall-heavy.
+    if (Clock::now() - run.start < kTick) return;
+    const std::uint64_t stops = run.result.stops - run.stops_at_tick;
+    run.stops_at_tick = run.result.stops;
+    run.auto_provisional = false;
+    g_start_pin = false;
+    if (stops < kAutoStops || run.multi_task || runs_.size() != 1 || run.live_tasks != 1 ||
+        g_runs_in_process.load() != 1)
+      auto_unpin(run);
+    return;
+  }
   const std::uint64_t stops = run.result.stops - run.stops_at_tick;
   run.stops_at_tick = run.result.stops;
   if (run.spec.placement.mode != Placement::Mode::kAuto || run.auto_pinned || run.multi_task ||
@@ -1736,7 +1780,8 @@ void Session::auto_place(Run& run) {
 
 void Session::auto_unpin(Run& run) {
   if (!run.auto_pinned) return;
-  run.auto_pinned = false;
+  if (run.auto_provisional) g_start_pin = false;
+  run.auto_pinned = run.auto_provisional = false;
   // Back to every CPU the tracer thread may use (its own affinity before the pinning); new
   // tasks inherited the pinning too.
   if (!saved_affinity_.empty())

@@ -75,6 +75,7 @@ struct Pending {
   std::shared_ptr<Handler> handler;
   std::function<void(Result)> completion;
   Clock::time_point queued_at;
+  int caller_cpu = -1;  // where the thread that asked for the run was running then
 };
 
 struct Run {
@@ -94,6 +95,9 @@ struct Run {
   // Placement::Mode::kAuto: pinned with the tracer to one CPU, and the stops served up to the
   // last tick (to see how syscall-heavy the run is).
   bool auto_pinned = false;
+  // Pinned from its start (a lone run in the process, with the tracer on the CPU the run was
+  // asked from), until its first full tick shows whether it is syscall-heavy.
+  bool auto_provisional = false;
   // It had more than one task once (a fork, a thread): never pinned by Placement::kAuto again,
   // even when it is down to one task (a program that forked once is likely to fork again).
   bool multi_task = false;
@@ -270,6 +274,7 @@ class Session : public asio::execution_context::service {
   std::optional<int> own_nice_;  // the thread's nice value before it became the tracer
   std::optional<int> nice_now_;  // the nice value this thread was last given (or had)
   std::vector<unsigned char> saved_affinity_;
+  std::vector<int> home_cpus_;  // SessionOptions::cpus, once applied to this thread
 };
 
 }  // namespace tracebox::tracer

@@ -91,10 +91,12 @@ struct Limits {
 // than it saves.
 struct Placement {
   enum class Mode {
-    // Unpinned, until a run proves worth co-locating: a run alone in its session, with one
-    // task, making many traced stops (20 or more in a 10 ms tick) is pinned, with its tracer,
-    // to the CPU the scheduler put it on. Its first fork or thread unpins it for good; a second
-    // run in the session, until it is alone again.
+    // A run that is the only one of its process starts pinned with its tracer to the CPU it was
+    // asked from, and is unpinned at its first tick (SessionOptions::cpus) unless it makes many
+    // traced stops. Later, a run alone in its session, with one task, making many traced stops
+    // (20 or more in a 10 ms tick) is pinned, with its tracer, to the CPU the scheduler put it
+    // on. Its first fork or thread unpins it for good; a second run in the session, until it is
+    // alone again.
     kAuto,
     kTracerCpu,  // the tracee on the CPU the tracer thread runs on; the tracer pinned there too
     kCpu,        // both on `cpu`
@@ -337,6 +339,11 @@ struct SessionOptions {
   // the thread may set it (CAP_SYS_NICE, or raising it): the programs it traces must not starve
   // it, or a fork bomb's or a busy machine's runs are served late (0: leave it as it is).
   int tracer_nice = -10;
+  // The CPUs the tracer thread, and so the programs it starts, may run on when not pinned
+  // (Placement); empty: the thread's own affinity, inherited from the thread that made it. A host
+  // that pins its own thread before its first run, so that its hand-offs with the tracer stay on
+  // one CPU (runprog does), gives the set it had here.
+  std::vector<int> cpus = {};
 };
 // Sets the options of `io`'s tracer; takes effect for the runs admitted from then on.
 void configure(asio::io_context& io, SessionOptions options);
