@@ -571,7 +571,7 @@ TEST_CASE("runprog -allow-proc: fork, threads, sleeping, and every process trace
 
 TEST_CASE("runprog starts a run on its own CPU and leaves a CPU-bound program every CPU", "[cmd]") {
   // runprog pins its threads and the program's start to one CPU (no hand-off crosses CPUs); a
-  // program that is not syscall-heavy gets back every CPU at the tracer's first tick, so that a
+  // program that is not syscall-heavy gets back every CPU a tick after its exec, so that a
   // busy CPU cannot hold it.
   const unsigned all = std::thread::hardware_concurrency();
   TB_SKIP_UNLESS(all > 1, "needs more than one CPU");

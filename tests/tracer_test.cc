@@ -481,7 +481,7 @@ TEST_CASE("placement: explicit modes pin, the default keeps only a lone syscall-
     CHECK(probe(Placement{Placement::Mode::kNone, -1}, {"call", "getuid"}).counts ==
           std::vector<int>{all});
   }
-  SECTION("by default a lone run starts with its tracer, and is unpinned at its first tick") {
+  SECTION("by default a lone run starts with its tracer, and is unpinned a tick after its exec") {
     // One CPU at its start (where it was asked from, with the tracer); a program that is not
     // syscall-heavy has every CPU after a tick (60 ms of CPU: several ticks). A run that could
     // not start before it changes nothing.

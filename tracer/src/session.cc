@@ -71,7 +71,7 @@ std::atomic<int> g_wakeup_signal{0};
 // only when it is the only one).
 std::atomic<int> g_runs_in_process{0};
 // Held by the one run of the process pinned from its start (Placement::Mode::kAuto), until its
-// first tick: two runs started at once cannot both take it.
+// first tick after its exec: two runs started at once cannot both take it.
 std::atomic<bool> g_start_pin{false};
 // Counts wakeup signals (ticks and wakes). wait4 returns EINTR only when no tracee event was
 // ready; otherwise the signal is consumed silently while the pump handles events, so the pump
@@ -488,7 +488,7 @@ void Session::start(Pending p) {
     if (s.placement.mode == Placement::Mode::kTracerCpu) cpu = ::sched_getcpu();
     // kAuto: a run alone in the process starts where it was asked from, with its tracer (and so,
     // with one asked and waited for on one thread, runprog's, every hand-off of the run stays on
-    // one CPU); its first tick unpins it unless it is syscall-heavy (auto_place).
+    // one CPU); a tick after its exec unpins it unless it is syscall-heavy (auto_place).
     const bool provisional = s.placement.mode == Placement::Mode::kAuto && runs_.empty() &&
                              !pinned_ && g_runs_in_process.load() == 0 && p.caller_cpu >= 0 &&
                              !g_start_pin.exchange(true);
@@ -1748,8 +1748,9 @@ void Session::unpin_tracer(bool now) {
 
 void Session::auto_place(Run& run) {
   if (run.auto_provisional) {
-    // Pinned since its start: after a full tick, kept only if it is syscall-heavy.
-    if (Clock::now() - run.start < kTick) return;
+    // Pinned since its start: a full tick after its exec (a set-up slowed by a busy machine does
+    // not use it up), kept only if it is syscall-heavy.
+    if (!run.exec_seen || Clock::now() - run.exec_time < kTick) return;
     const std::uint64_t stops = run.result.stops - run.stops_at_tick;
     run.stops_at_tick = run.result.stops;
     run.auto_provisional = false;
