@@ -35,7 +35,7 @@ void write_all(int fd, std::string_view text) {
 // runs on, and returns the CPUs it could use before (empty if it did not pin). One run's
 // hand-offs between runprog's threads, the tracer and the program then never cross CPUs; the
 // tracer gives the program the CPUs returned (SessionOptions::cpus) when it unpins it, a
-// tick after its exec unless it is syscall-heavy (Placement::Mode::kAuto).
+// tick after its exec (Placement::Mode::kAuto).
 std::vector<int> pin_to_this_cpu() {
   cpu_set_t old;
   CPU_ZERO(&old);

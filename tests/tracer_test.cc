@@ -523,10 +523,10 @@ TEST_CASE("placement: explicit modes pin, the default keeps only a lone syscall-
     CHECK(r->status == Status::kNormal);
     CHECK(job.output() == "cpus=1 then 1\n");
   }
-  SECTION("by default a lone syscall-heavy run stays pinned after its first tick, until a fork") {
+  SECTION("by default a lone syscall-heavy run is pinned again after a tick, until a fork") {
     auto p = probe(Placement{}, {"calls-then-fork", "getuid", "5000"});
     REQUIRE(p.counts.size() == 5002);
-    CHECK(p.counts.front() == 1);     // from its start, with the tracer
+    CHECK(p.counts.front() == 1);     // from its start, with the tracer (then a tick unpinned)
     CHECK(p.counts.at(4999) == 1);    // a syscall-heavy lone run: co-located
     CHECK(p.counts.at(5000) == all);  // the child after the fork: every CPU again
     CHECK(p.counts.at(5001) == all);  // and its parent

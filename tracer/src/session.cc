@@ -488,7 +488,7 @@ void Session::start(Pending p) {
     if (s.placement.mode == Placement::Mode::kTracerCpu) cpu = ::sched_getcpu();
     // kAuto: a run alone in the process starts where it was asked from, with its tracer (and so,
     // with one asked and waited for on one thread, runprog's, every hand-off of the run stays on
-    // one CPU); a tick after its exec unpins it unless it is syscall-heavy (auto_place).
+    // one CPU); a tick after its exec unpins it (auto_place).
     const bool provisional = s.placement.mode == Placement::Mode::kAuto && runs_.empty() &&
                              !pinned_ && g_runs_in_process.load() == 0 && p.caller_cpu >= 0 &&
                              !g_start_pin.exchange(true);
@@ -1748,16 +1748,13 @@ void Session::unpin_tracer(bool now) {
 
 void Session::auto_place(Run& run) {
   if (run.auto_provisional) {
-    // Pinned since its start: a full tick after its exec (a set-up slowed by a busy machine does
-    // not use it up), kept only if it is syscall-heavy.
+    // Pinned since its start, until a full tick after its exec (a set-up slowed by a busy
+    // machine does not use it up). Then unpinned whatever it does: the CPU it started on was
+    // chosen for its start, not against the load (another process's run may have started there
+    // too); a syscall-heavy run is pinned again at a later tick where the scheduler puts it.
     if (!run.exec_seen || Clock::now() - run.exec_time < kTick) return;
-    const std::uint64_t stops = run.result.stops - run.stops_at_tick;
     run.stops_at_tick = run.result.stops;
-    run.auto_provisional = false;
-    g_start_pin = false;
-    if (stops < kAutoStops || run.multi_task || runs_.size() != 1 || run.live_tasks != 1 ||
-        g_runs_in_process.load() != 1)
-      auto_unpin(run);
+    auto_unpin(run);
     return;
   }
   const std::uint64_t stops = run.result.stops - run.stops_at_tick;

@@ -92,8 +92,8 @@ struct Limits {
 struct Placement {
   enum class Mode {
     // A run that is the only one of its process starts pinned with its tracer to the CPU it was
-    // asked from, and is unpinned a tick after its exec (SessionOptions::cpus) unless it makes
-    // many traced stops. Later, a run alone in its session, with one task, making many traced stops
+    // asked from, and is unpinned a tick after its exec (SessionOptions::cpus). Later, a run alone
+    // in its session, with one task, making many traced stops
     // (20 or more in a 10 ms tick) is pinned, with its tracer, to the CPU the scheduler put it
     // on. Its first fork or thread unpins it for good; a second run in the session, until it is
     // alone again.
