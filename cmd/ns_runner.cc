@@ -222,9 +222,8 @@ class Stdio {
 
 // The run's processes and tmpfs as runprog sees them: the run's own /proc (the procfs mounted
 // in its PID namespace, which lists exactly the namespace's processes, orphans included) and
-// its /w and /tmp, opened through the program's root as soon as it runs. The fds keep those
-// mounts readable after the program exited. (Not at a sync point before the exec: a failed exec
-// would then be reported on the sync socket, past a seccomp filter that kills the sendto.)
+// its /w and /tmp, opened through the child's root at its sync point, before the exec: the fds
+// keep those mounts readable after the program exited, however soon that is.
 class Probe {
  public:
   // 0 or the errno of what failed.
@@ -460,6 +459,9 @@ tracer::Result run_ns(Prepared& p) {
     // The program runs from the same absolute path inside (bound there), whatever its argv[0].
     if (runner.exec_fd < 0) runner.path = p.program_real;
     runner.seccomp = std::make_shared<const seccomp::Program>(ns_filter(p).build());
+    // The run's /proc and tmpfs are held before the program can write to them and exit (a
+    // program that fills /tmp and exits at once takes its mount namespace with it).
+    runner.sync = [&probe](pid_t pid) { return probe.open(pid); };
     stdio.substitute(runner.files);
 
     rlimit::Limits l;
@@ -498,7 +500,9 @@ tracer::Result run_ns(Prepared& p) {
   try {
     child = runner.start();
   } catch (const forkexec::StartError& e) {
-    r.error = e.what();
+    r.error = e.child_error().location == forkexec::ErrorLocation::kSyncCallback
+                  ? "reading the run's /proc and tmpfs: " + errno_text(e.child_error().err)
+                  : e.what();
     r.child_error = e.child_error();
     r.setup_time = since(start);
     return r;
@@ -511,17 +515,6 @@ tracer::Result run_ns(Prepared& p) {
   // start() returned after the exec (the child shares our memory until then).
   const auto exec_time = Clock::now();
   r.setup_time = std::chrono::duration_cast<std::chrono::microseconds>(exec_time - start);
-  if (const int err = probe.open(child.pid()); err != 0) {
-    // Only a program that is ending may be out of sight (its root goes before its exit is
-    // signalled on the pidfd, which follows at once): the run ends with it, and the rusage is
-    // all there is to count. Otherwise no limit could be enforced over the namespace: fail.
-    pollfd pfd{child.pidfd(), POLLIN, 0};
-    if (::poll(&pfd, 1, 1000) != 1) {
-      r.error = "reading the run's /proc: " + errno_text(err);
-      return r;  // the child is killed and reaped by its destructor
-    }
-  }
-
   // The limits over the whole namespace, sampled every tick: CPU time (also of the processes
   // the program never waits for, and of those it left to our init) and memory (every process,
   // the tmpfs). RLIMIT_CPU, RLIMIT_DATA and RLIMIT_FSIZE bound each process on their own (as

@@ -20,6 +20,7 @@
 #include "support/capture.h"
 #include "support/support.h"
 #include "tracebox/forkexec/runner.h"
+#include "tracebox/seccomp/filter.h"
 
 using namespace tracebox;
 using namespace tracebox::forkexec;
@@ -276,6 +277,28 @@ TEST_CASE("a sync callback runs while the child waits before exec", "[forkexec]"
   auto o = run_capture(r);
   CHECK(o.status == 0);
   CHECK(o.out == "hello from the parent\n");
+}
+
+TEST_CASE("a failed exec past a filter that kills sendto is reported, sync or not", "[forkexec]") {
+  // The filter lets through only what the child does after loading it: its signal mask, the
+  // exec and the exit. A failure report on the socket would be killed: it goes in memory.
+  seccomp::Builder b;
+  b.default_action(seccomp::Action::kill_process());
+  for (const char* s : {"rt_sigprocmask", "execve", "execveat", "exit_group"})
+    b.add(s, seccomp::Action::allow());
+  Runner r;
+  r.args = {"/nonexistent/program"};
+  r.seccomp = std::make_shared<const seccomp::Program>(b.build());
+  SECTION("without a sync callback") {}
+  SECTION("with a sync callback") {
+    r.sync = [](pid_t) { return 0; };
+  }
+  SECTION("in a user namespace (the parent writes the id maps)") {
+    TB_SKIP_UNLESS(can_userns(), "user namespaces are not available");
+    r.clone_flags = CLONE_NEWUSER;
+  }
+  CHECK(start_error(r) == ChildError{ENOENT, ErrorLocation::kExec, 0});
+  CHECK(test::child_pids().empty());
 }
 
 TEST_CASE("a bad configuration is refused before anything is cloned", "[forkexec]") {

@@ -61,6 +61,9 @@ struct MountAttr {  // struct mount_attr
 struct Child {
   const ChildPlan& plan;
   int sync;  // the sync socket, wherever it currently is
+  // Where failures are written instead of sent: the parent's memory (vfork mode, or any mode
+  // once the seccomp filter is loaded), or nullptr.
+  WireError* report_to;
 };
 
 [[noreturn]] TB_CHILD_FN void exit_now(int status) {
@@ -72,8 +75,8 @@ struct Child {
 [[noreturn]] TB_CHILD_FN void fail(const Child& c, L location, int index, long err) {
   WireError msg{static_cast<std::int32_t>(-err), static_cast<std::uint32_t>(location), index};
   if (err >= 0) msg.err = EINVAL;  // a short read or a bad word: still a failure
-  if (c.plan.shared_error != nullptr) {
-    *c.plan.shared_error = msg;
+  if (c.report_to != nullptr) {
+    *c.report_to = msg;
   } else {
     raw_syscall(SYS_sendto, c.sync, reinterpret_cast<long>(&msg), sizeof msg, MSG_NOSIGNAL, 0, 0);
   }
@@ -359,7 +362,7 @@ TB_CHILD_FN long exec_program(const ChildPlan& p) {
 
 TB_CHILD_FN int child_main(void* arg) {
   const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
-  Child c{p, p.sync_fd};
+  Child c{p, p.sync_fd, p.shared_error};
   long r;
 
   // 1. Signals: default dispositions (all signals stay blocked, as the parent left them).
@@ -455,6 +458,9 @@ TB_CHILD_FN int child_main(void* arg) {
   if (p.seccomp != nullptr && (r = raw_syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 0,
                                                reinterpret_cast<long>(p.seccomp))) < 0)
     fail(c, L::kSeccomp, 0, r);
+  // Past the filter, a sendto may be killed: a failure from here on is written to our shared
+  // memory, and the parent finds it when the socket closes at our exit.
+  if (c.report_to == nullptr) c.report_to = p.late_error;
   std::uint64_t empty = 0;
   if ((r = raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty), 0, 8)) < 0)
     fail(c, L::kSignals, 0, r);

@@ -67,8 +67,12 @@ struct ChildPlan {
   // the parent's memory (the parent sleeps until we exec or exit); otherwise it sends it on the
   // sync socket.
   WireError* shared_error;  // nullptr: use the socket
-  int sync_fd;              // the child's end, -1 when there is no socket
-  int parent_fd;            // the parent's end, closed first thing in the child
+  // With the socket: where a failure past the seccomp filter goes (the child still shares the
+  // parent's memory), since the filter may kill the sendto that would report it. The parent
+  // reads it when the socket closes without a message.
+  WireError* late_error;
+  int sync_fd;    // the child's end, -1 when there is no socket
+  int parent_fd;  // the parent's end, closed first thing in the child
   // Signal dispositions: handlers were reset by clone3(CLONE_CLEAR_SIGHAND) unless this is set
   // (the clone fallback: then every signal is reset); ignored signals are reset to default
   // either way: those of `ignored` (bit sig-1), the caller's SIG_IGN set when clone3 was made.

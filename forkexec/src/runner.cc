@@ -157,6 +157,8 @@ struct Setup {
   Runner runner;
   Prepared prepared;
   ChildStack stack;
+  // A failure past the seccomp filter, written by the child (see ChildPlan::late_error).
+  WireError late_error{};
 };
 
 const char* c_str_or_null(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
@@ -512,9 +514,13 @@ std::optional<ChildError> Child::read_exec_result() {
   sync_.reset();
   if (!msg) {
     // EOF: the socket closed at the exec (after the kernel gave the child its new memory) or
-    // at the child's death. Either way it no longer reads ours.
+    // at the child's death, which a failure past the seccomp filter reported in our memory.
+    // Either way it no longer reads ours.
+    std::optional<ChildError> late;
+    if (const auto* s = static_cast<const Setup*>(setup_.get()); s && s->late_error.err != 0)
+      late = to_child_error(s->late_error);
     setup_.reset();
-    return std::nullopt;
+    return late;
   }
   return to_child_error(*msg);
 }
@@ -664,6 +670,8 @@ Child Runner::start() const {
     flags |= CLONE_VFORK;
     plan.shared_error = &shared;
   }
+  plan.late_error = setup ? &setup->late_error : nullptr;
+  const WireError* late_error = plan.late_error;  // lives as long as `child` holds the setup
   plan.sync_fd = child_end ? child_end.get() : -1;
   plan.parent_fd = parent_end ? parent_end.get() : -1;
   plan.exec_fd_target = plan.n_files + (plan.sync_fd >= 0 ? 1 : 0);
@@ -730,6 +738,8 @@ Child Runner::start() const {
     return child;
   }
   if (auto msg = receive(parent_end.get())) throw StartError(to_child_error(*msg));
+  // EOF: the exec closed the socket, or the child exited; past its filter it reports in memory.
+  if (late_error->err != 0) throw StartError(to_child_error(*late_error));
   return child;
 }
 
