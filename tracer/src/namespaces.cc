@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <mutex>
 #include <string>
@@ -13,7 +14,7 @@
 namespace tracebox::tracer {
 namespace {
 
-constexpr char kHostname[] = "tracebox";
+std::atomic<bool> g_first_run_taken{false};
 
 // A short-lived thread moves itself into new IPC and UTS namespaces (namespaces are per thread:
 // the process's other threads stay where they are) and opens them; the open fds keep them alive
@@ -25,7 +26,8 @@ std::vector<int> make() {
   std::thread holder([&fds] {
     // unshare(CLONE_NEWIPC) also gives this thread its own SysV semaphore undo list: it has none.
     if (::unshare(CLONE_NEWIPC | CLONE_NEWUTS) != 0) return;
-    ::sethostname(kHostname, sizeof kHostname - 1);
+    ::sethostname(kRunHostname, sizeof kRunHostname - 1);
+    ::setdomainname(kRunHostname, sizeof kRunHostname - 1);
     for (const char* path : {"/proc/thread-self/ns/ipc", "/proc/thread-self/ns/uts"}) {
       const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
       if (fd >= 0) fds.push_back(fd);
@@ -42,8 +44,11 @@ std::vector<int> make() {
 }  // namespace
 
 const std::vector<int>& shared_ipc_uts_namespaces() {
+  g_first_run_taken = true;
   static const std::vector<int> fds = make();
   return fds;
 }
+
+bool take_own_ipc_uts_namespaces() { return !g_first_run_taken.exchange(true); }
 
 }  // namespace tracebox::tracer

@@ -470,8 +470,14 @@ void Session::start(Pending p) {
     if (iso.pid_namespace && root && (runner.clone_flags & (CLONE_NEWPID | CLONE_NEWUSER)) == 0)
       runner.pid_namespace = true;
     if (iso.ipc_uts_namespaces && (runner.clone_flags & (CLONE_NEWIPC | CLONE_NEWUTS)) == 0) {
-      const auto& shared = shared_ipc_uts_namespaces();
-      runner.join_namespaces.insert(runner.join_namespaces.end(), shared.begin(), shared.end());
+      if (root && runner.hostname.empty() && runner.domainname.empty() &&
+          take_own_ipc_uts_namespaces()) {
+        runner.clone_flags |= CLONE_NEWIPC | CLONE_NEWUTS;
+        runner.hostname = runner.domainname = kRunHostname;
+      } else {
+        const auto& shared = shared_ipc_uts_namespaces();
+        runner.join_namespaces.insert(runner.join_namespaces.end(), shared.begin(), shared.end());
+      }
     }
     if (iso.user && root && !runner.credential) runner.credential = iso.user;
     UniqueFd exec_file;
