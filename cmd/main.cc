@@ -90,8 +90,32 @@ int main(int argc, char** argv) {
   // After the relay thread is made: it copies the program's output for the whole run, and must
   // not be held to one CPU (pinned with a busy process, it would slow the program down).
   if (o.runner == RunnerKind::kPtrace) p.home_cpus = pin_to_this_cpu();
+  auto report = [&](const tracer::Result& r) {
+    shared.finish();  // the result is a line of its own, after all the program wrote
+    if (o.show_trace_details && r.violation)
+      write_all(2, "runprog: " + violation_text(*r.violation));
+    if (o.json) {
+      write_all(p.result_fd, json_line(r, o.count));
+    } else {
+      if (r.status == tracer::Status::kRunnerError)
+        write_all(2, "runprog: runner error: " + r.error + "\n");
+      if (o.count) write_all(2, count_table(r.syscall_counts));
+      write_all(p.result_fd, uoj_line(r));
+    }
+    return exit_code(r);
+  };
   try {
-    result = o.runner == RunnerKind::kNs ? run_ns(p) : run_ptrace(p);
+    if (o.runner == RunnerKind::kNs) {
+      result = run_ns(p);
+    } else {
+      // Reported as soon as the run ended (every process of it reaped), then the exit: the
+      // tracer's idle thread need not be woken and joined, nor anything freed.
+      result = run_ptrace(p, [&](const tracer::Result& r) {
+        const int code = report(r);
+        std::fflush(nullptr);
+        ::_exit(code);
+      });
+    }
   } catch (const UsageError& e) {
     return usage_error(e.what());
   } catch (const std::exception& e) {
@@ -99,17 +123,5 @@ int main(int argc, char** argv) {
     result.status = tracer::Status::kRunnerError;
     result.error = e.what();
   }
-
-  shared.finish();  // the result is a line of its own, after all the program wrote
-  if (o.show_trace_details && result.violation)
-    write_all(2, "runprog: " + violation_text(*result.violation));
-  if (o.json) {
-    write_all(p.result_fd, json_line(result, o.count));
-  } else {
-    if (result.status == tracer::Status::kRunnerError)
-      write_all(2, "runprog: runner error: " + result.error + "\n");
-    if (o.count) write_all(2, count_table(result.syscall_counts));
-    write_all(p.result_fd, uoj_line(result));
-  }
-  return exit_code(result);
+  return report(result);
 }

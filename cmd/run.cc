@@ -50,7 +50,7 @@ class TraceLog {
 
 }  // namespace
 
-tracer::Result run_ptrace(Prepared& p) {
+tracer::Result run_ptrace(Prepared& p, const std::function<void(const tracer::Result&)>& done) {
   tracer::Spec spec = std::move(p.spec);
   TraceLog log(p.trace_log.get());
   const bool logging = static_cast<bool>(p.trace_log);
@@ -71,18 +71,25 @@ tracer::Result run_ptrace(Prepared& p) {
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);
   tracer::Result result;
+  auto flush_log = [&] {
+    if (logging && !log.flush()) {
+      write_all(2, "runprog: -trace-log: " + p.options.trace_log + ": " + errno_text(log.error()) +
+                       " (the log is incomplete)\n");
+    }
+  };
   tracer::RunHandle run = tracer::async_run(io, std::move(spec), [&](tracer::Result r) {
     result = std::move(r);
     signals.cancel();
+    if (done) {
+      flush_log();
+      done(result);
+    }
   });
   signals.async_wait([&](const asio::error_code& ec, int) {
     if (!ec) run.cancel();
   });
   io.run();
-  if (logging && !log.flush()) {
-    write_all(2, "runprog: -trace-log: " + p.options.trace_log + ": " + errno_text(log.error()) +
-                     " (the log is incomplete)\n");
-  }
+  if (!done) flush_log();
   return result;
 }
 

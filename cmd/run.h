@@ -2,6 +2,8 @@
 // tracer (-runner ns). Both give a tracer::Result.
 #pragma once
 
+#include <functional>
+
 #include "setup.h"
 #include "tracebox/mount/mount.h"
 #include "tracebox/seccomp/filter.h"
@@ -10,7 +12,10 @@
 namespace tracebox::cmd {
 
 // The traced run of `prepared` (its observer set for -trace-log and -show-trace-details).
-tracer::Result run_ptrace(Prepared& prepared);
+// `done`, when given, gets the result as soon as the run ended, before the tracer's thread is
+// stopped: runprog reports it there and exits (its thread, idle, ends with the process).
+tracer::Result run_ptrace(Prepared& prepared,
+                          const std::function<void(const tracer::Result&)>& done = {});
 
 // The run in namespaces: see ns_mounts and ns_filter, and --help for its accounting.
 tracer::Result run_ns(Prepared& prepared);
