@@ -2227,9 +2227,9 @@ TEST_CASE("through runprog: a wait's status written into a checked path does not
   // The default profile with the secret soft-banned.
   std::string profile =
       test::read_file(std::string(TRACEBOX_SOURCE_DIR) + "/cmd/profiles/default.json");
-  const std::string none = "\"soft_ban\": []";
+  const std::string none = "\"soft_ban\": [";
   REQUIRE(profile.find(none) != std::string::npos);
-  profile.replace(profile.find(none), none.size(), "\"soft_ban\": [\"" + files.secret + "\"]");
+  profile.replace(profile.find(none), none.size(), "\"soft_ban\": [\"" + files.secret + "\", ");
   test::write_file(t.file("race.json"), profile);
   for (bool shared : {false, true}) {
     INFO((shared ? "a process sharing the path's memory" : "a second thread") << " waits");

@@ -246,6 +246,39 @@ int main(int argc, char** argv) {
   check_normal(run_profile(box, threads), "cpus ok\nthread ok\n");
 }
 
+TEST_CASE("default: the work directory's files fail with EACCES, and the program runs on",
+          "[profiles]") {
+  // Contest code looks for an input file of its own and falls back to stdin, or writes a debug
+  // file beside its answer: neither may end the run, nor may the work directory's files (the
+  // tests may be there) be read, written or named.
+  Sandbox box;
+  test::write_file(box.in_work("prog.cpp"), R"(#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <unistd.h>
+int main() {
+  if (std::FILE* f = std::fopen("input.txt", "r")) std::freopen("input.txt", "r", stdin);
+  std::FILE* w = std::fopen("debug.txt", "w");
+  const int write_errno = errno;
+  std::ifstream secret("secret.ans");
+  const bool removed = unlink("secret.ans") == 0;
+  int a = 0, b = 0;
+  if (std::scanf("%d %d", &a, &b) != 2) return 3;
+  std::printf("%d %s %s %s\n", a + b, w == nullptr && write_errno == EACCES ? "EACCES" : "?",
+              secret ? "read" : "unread", removed ? "removed" : "kept");
+}
+)");
+  REQUIRE(shell("g++ -O2 -o " + box.in_work("prog") + " " + box.in_work("prog.cpp")) == 0);
+  test::write_file(box.in_work("secret.ans"), "42\n");
+  for (bool with_input_file : {false, true}) {
+    INFO(with_input_file);
+    if (with_input_file) test::write_file(box.in_work("input.txt"), "100 200\n");
+    check_normal(run_profile(box, {"default", {"./prog"}, "1 2\n"}), "3 EACCES unread kept\n");
+  }
+  CHECK(test::read_file(box.in_work("secret.ans")) == "42\n");
+  CHECK_FALSE(fs::exists(box.in_work("debug.txt")));
+}
+
 TEST_CASE("python3: a script using the standard library", "[profiles]") {
   TB_SKIP_UNLESS(executable(kPython), std::string(kPython) + " is not installed");
   Sandbox box;
