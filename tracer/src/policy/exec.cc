@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace tracebox::tracer::policy {
 namespace {
@@ -67,12 +68,13 @@ void read_program_headers(int fd, ElfInfo& info) {
     info.malformed = true;
     return;
   }
-  for (unsigned i = 0; i < eh.e_phnum; ++i) {
-    Phdr ph{};
-    if (!read_at(fd, &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof(Phdr)))) {
-      info.malformed = true;
-      return;
-    }
+  // All of them in one read (the kernel reads them so too).
+  std::vector<Phdr> phdrs(eh.e_phnum);
+  if (!read_at(fd, phdrs.data(), phdrs.size() * sizeof(Phdr), static_cast<off_t>(eh.e_phoff))) {
+    info.malformed = true;
+    return;
+  }
+  for (const Phdr& ph : phdrs) {
     if (ph.p_type != PT_INTERP) continue;
     // load_elf_binary: the first PT_INTERP only, 2 to PATH_MAX bytes, NUL-terminated.
     if (ph.p_filesz > PATH_MAX || ph.p_filesz < 2) {
