@@ -116,8 +116,9 @@ struct Isolation {
   // behind die with it. The program is pid 2 there, not the namespace's init. Context::in_run()
   // and group_in_run() then take ids as the program names them.
   bool pid_namespace = true;
-  // An IPC and a UTS namespace apart from the host's, shared by this process's runs (joined with
-  // setns: one per run would cost more than the rest of a short run's set-up).
+  // An IPC and a UTS namespace apart from the host's (hostname and domain name "tracebox"): the
+  // process's first run makes its own with its clone flags; the later ones share one pair (joined
+  // with setns, which costs less than making them per run).
   bool ipc_uts_namespaces = true;
   // When the tracer is root and `process.credential` is unset, the program runs as this user
   // and group with no supplementary groups, so the kernel's own permission checks apply to it.
