@@ -155,7 +155,9 @@ struct Runner {
   // chdir after mounts and pivot_root (relative to the new root when pivoting). Empty: no chdir.
   std::string work_dir;
   // Loaded as the last step before exec (after the sync and the ptrace stop). Implies
-  // no_new_privs. The program must let execve/execveat through (or trace it, in ptrace mode).
+  // no_new_privs. It must let rt_sigprocmask (the child empties its signal mask after loading
+  // it) and execve/execveat through (or trace them, in ptrace mode); a failure past it (the
+  // exec's) reaches start() or read_exec_result() without a syscall.
   std::shared_ptr<const seccomp::Program> seccomp;
 
   // CLONE_NEW{NS,PID,USER,UTS,IPC,NET,CGROUP} only; any other bit is a ConfigError. With
