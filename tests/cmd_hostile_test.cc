@@ -2263,3 +2263,56 @@ TEST_CASE("through runprog: a wait's status written into a checked path does not
   }
   no_survivors();
 }
+
+TEST_CASE("what a directory the program may not search holds is not told by the checks",
+          "[hostile][files]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(test::is_root(), "the program runs as user 65534 only under root");
+  // A root-owned 0700 directory (as /root is): the kernel answers user 65534 EACCES inside it,
+  // whatever is there. The tracer walks as root: a missing directory in it once gave ENOENT
+  // while an existing one gave a violation, telling them apart.
+  TempDir dark;  // the tests' directories belong to the sandbox user: this one is root's
+  REQUIRE(::chown(dark.path().c_str(), 0, 0) == 0);
+  REQUIRE(::chmod(dark.path().c_str(), 0700) == 0);
+  REQUIRE(::mkdir(dark.file("exists").c_str(), 0755) == 0);
+  REQUIRE(::mkdir(dark.file("box").c_str(), 0777) == 0);
+  REQUIRE(::chmod(dark.file("box").c_str(), 0777) == 0);
+  for (const std::string& target : {dark.file("missing/x"), dark.file("exists/x")}) {
+    INFO(target);
+    Hostile h({"open", target, "r"});
+    Result r = h.run();
+    INFO(r.error << "\n" << h.output());
+    CHECK(r.status == Status::kDisallowedSyscall);
+    REQUIRE(r.violation.has_value());
+    CHECK(r.violation->path == target);
+    // Granted: the syscall goes on, and the kernel's answer is the same for both.
+    Hostile granted({"open", target, "r"});
+    granted.judge.files.readable.add(dark.path() + "/");
+    Result g = granted.run();
+    INFO(g.error);
+    CHECK(g.status == Status::kNormal);
+    CHECK(granted.output() == "open err=EACCES\n");
+  }
+  // Where the program may search, a missing directory is ENOENT as before.
+  TempDir open_dir;
+  REQUIRE(::chown(open_dir.path().c_str(), 0, 0) == 0);
+  REQUIRE(::chmod(open_dir.path().c_str(), 0755) == 0);
+  Hostile searchable({"open", open_dir.file("missing/x"), "r"});
+  CHECK(searchable.run().status == Status::kNormal);
+  CHECK(searchable.output() == "open err=ENOENT\n");
+  // A relative walk starts at the cwd: the 0700 directory above it is not searched.
+  Hostile relative({"open", "missing/x", "r"});
+  relative.spec.process.work_dir = dark.file("box");
+  Result rel = relative.run();
+  INFO(rel.error);
+  CHECK(rel.status == Status::kNormal);
+  CHECK(relative.output() == "open err=ENOENT\n");
+  // Through runprog: the same violation for both.
+  for (const std::string& target : {dark.file("missing/x"), dark.file("exists/x")}) {
+    INFO(target);
+    RunprogResult r = runprog({"-json", real(TRACEBOX_HOSTILE), "open", target, "r"});
+    CHECK(json_value(r.out, "status") == "\"disallowed_syscall\"");
+    CHECK(r.out.find("\"path\":\"" + target + "\"") != std::string::npos);
+  }
+  no_survivors();
+}

@@ -448,7 +448,9 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
       // An absolute path the run named before, through directories that cannot change, needs
       // no walk; one walked through such directories only is remembered (PathCache).
       r = resolve(ctx.pid(), ctx.tgid(), dirfd, path, follow, &paths_);
-      if (r.error != 0) return Decision::deny(r.error);
+      // Past a directory the program may not search, the sets decide as if the path existed
+      // (then EACCES, the kernel's answer): a violation tells nothing of what is there.
+      if (r.error != 0 && !r.unreachable) return Decision::deny(r.error);
       cached = paths_.last();
       if (r.fd >= 0) {
         // /dev/stdin, /dev/fd/N, /proc/self/fd/N: an open may reopen the fd within its own mode;
@@ -483,6 +485,10 @@ Decision JudgeHandler::check_paths(Context& ctx, const PathSyscall& syscall) {
       ctx.set_path(r.path);
       return Decision::kill(
           fmt::format("{} of {} ({}) is not allowed", syscall.name, r.path, to_string(access)));
+    }
+    if (r.unreachable) {
+      outcome = Decision::deny(EACCES);
+      continue;
     }
     resolved.push_back(std::move(r));
     given.push_back(std::move(path));

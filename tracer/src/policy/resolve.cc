@@ -7,6 +7,7 @@
 // differ from the tracer's; otherwise through plain paths (cheaper).
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -16,9 +17,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tracebox/tracer/policy/files.h"
@@ -170,6 +174,9 @@ class Walker {
     Resolved r;
     if (path.size() >= PATH_MAX) return error(ENAMETOOLONG);
     std::string cur;
+    // Where the kernel's lookup starts (and restarts, at an absolute symlink): the directories
+    // it searches from there are the ones a permission check must follow.
+    std::string start = "/";
     if (path[0] == '/') {
       cur = "/";
       if (cache_ != nullptr) enter_root();
@@ -185,7 +192,9 @@ class Walker {
       struct stat st {};
       if (::stat(host(base).c_str(), &st) != 0) return error(errno);
       if (!S_ISDIR(st.st_mode)) return error(ENOTDIR);
+      if ((st.st_mode & S_IXOTH) == 0) dark_ = true;
       cur = base;
+      start = base;
     }
     // Components still to walk, last first (a symlink's target is pushed in front of the rest).
     std::vector<std::string> todo;
@@ -235,6 +244,7 @@ class Walker {
         // A name remembered while its directory has not changed needs no look.
         const PathCache::Name* known = stable_ && cache_ != nullptr ? cache_->name(next) : nullptr;
         bool link = known != nullptr && !known->directory;
+        if (known != nullptr && known->directory && !known->others_search) dark_ = true;
         std::string target;
         if (link) {
           target = known->target;
@@ -247,29 +257,32 @@ class Walker {
               cur = std::move(next);
               break;
             }
-            return error(err);
+            return lookup_error(err, start, cur, c, todo);
           }
           link = S_ISLNK(st.st_mode);
+          if (S_ISDIR(st.st_mode) && (st.st_mode & S_IXOTH) == 0) dark_ = true;
           if (link) {
-            if (int err = read_link(host(next), target); err != 0) return error(err);
+            if (int err = read_link(host(next), target); err != 0)
+              return lookup_error(err, start, cur, c, todo);
             // Its directory cannot change unseen: neither can the link (a symlink's target is
             // never rewritten in place).
             if (stable_ && cache_ != nullptr) cache_->remember(next, {false, target});
           } else if (!S_ISDIR(st.st_mode) && (!last || trailing_slash)) {
-            return error(ENOTDIR);
+            return lookup_error(ENOTDIR, start, cur, c, todo);
           } else if (stable_ && cache_ != nullptr && S_ISDIR(st.st_mode)) {
             if (stable_dir(next, st)) {
-              cache_->remember(next, {true, {}});
+              cache_->remember(next, {true, {}, (st.st_mode & S_IXOTH) != 0});
             } else {
               stable_ = false;
             }
           }
         }
         if (link) {
-          if (++links > kMaxLinks) return error(ELOOP);
-          if (target.empty()) return error(ENOENT);
+          if (++links > kMaxLinks) return lookup_error(ELOOP, start, cur, c, todo);
+          if (target.empty()) return lookup_error(ENOENT, start, cur, c, todo);
           if (target[0] == '/') {
             cur = "/";
+            start = "/";
             if (stable_ && cache_ != nullptr) enter_root();
           }
           push_components(todo, target);
@@ -289,7 +302,7 @@ class Walker {
       return;
     struct stat st {};
     if (::lstat("/", &st) == 0 && stable_dir("/", st)) {
-      cache_->remember("/", {true, {}});
+      cache_->remember("/", {true, {}, (st.st_mode & S_IXOTH) != 0});
     } else {
       stable_ = false;
     }
@@ -307,6 +320,112 @@ class Walker {
     Resolved r;
     r.error = err;
     return r;
+  }
+
+  // A lookup of `c` in `cur` failed with `err`, `todo` left to walk. The tracer looks as root:
+  // where the program could not have searched its way to `cur` (the kernel's EACCES comes
+  // first), what is missing there is not the program's to learn. Checked only when a directory
+  // of the walk denies others the search (mode bits; the program's own view only).
+  Resolved lookup_error(int err, const std::string& start, const std::string& cur,
+                        const std::string& c, const std::vector<std::string>& todo) {
+    if (!dark_ || !prefix_.empty() || program_can_search(start, cur)) return error(err);
+    std::string rest = join(cur, c);
+    for (auto it = todo.rbegin(); it != todo.rend(); ++it) {
+      if (*it == ".") continue;
+      rest = *it == ".." ? parent_of(rest) : join(rest, *it);
+    }
+    Resolved r;
+    r.error = EACCES;
+    r.unreachable = true;
+    r.path = view(rest);
+    r.host = host(rest);
+    return r;
+  }
+
+  // Whether the program's credentials (fsuid, fsgid, groups; CAP_DAC_OVERRIDE or
+  // CAP_DAC_READ_SEARCH search anything) let it search every directory from `start` down to
+  // `cur`, by their mode bits.
+  bool program_can_search(const std::string& start, const std::string& cur) {
+    if (!creds_) creds_ = read_credentials(tid_);
+    if (!creds_->known || creds_->dac_exempt) return true;
+    const std::string from =
+        cur == start || (start != "/" && cur.starts_with(start + "/")) || start == "/"
+            ? start
+            : std::string("/");
+    std::string dir = from;
+    std::size_t at = from == "/" ? 1 : from.size() + 1;
+    for (;;) {
+      struct stat st {};
+      if (::stat(host(dir).c_str(), &st) != 0) return true;  // the kernel decides
+      unsigned bit = S_IXOTH;
+      if (st.st_uid == creds_->fsuid) {
+        bit = S_IXUSR;
+      } else if (st.st_gid == creds_->fsgid ||
+                 std::find(creds_->groups.begin(), creds_->groups.end(), st.st_gid) !=
+                     creds_->groups.end()) {
+        bit = S_IXGRP;
+      }
+      if ((st.st_mode & bit) == 0) return false;
+      if (dir == cur || at > cur.size()) return true;
+      const std::size_t slash = cur.find('/', at);
+      dir = cur.substr(0, slash);
+      at = slash == std::string::npos ? cur.size() + 1 : slash + 1;
+    }
+  }
+
+  struct Credentials {
+    bool known = false;
+    bool dac_exempt = false;
+    uid_t fsuid = 0;
+    gid_t fsgid = 0;
+    std::vector<gid_t> groups;
+  };
+
+  // /proc/<tid>/status: Uid and Gid (real, effective, saved, filesystem), Groups, CapEff.
+  static Credentials read_credentials(pid_t tid) {
+    Credentials c;
+    std::string text;
+    {
+      const int fd =
+          ::open(("/proc/" + std::to_string(tid) + "/status").c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return c;
+      char buf[4096];
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      ::close(fd);
+      if (n <= 0) return c;
+      text.assign(buf, static_cast<std::size_t>(n));
+    }
+    auto line = [&](std::string_view key) -> std::string_view {
+      const std::size_t at = text.find("\n" + std::string(key));
+      if (at == std::string::npos) return {};
+      const std::size_t from = at + 1 + key.size();
+      const std::size_t end = text.find('\n', from);
+      return std::string_view(text).substr(from, end == std::string::npos ? end : end - from);
+    };
+    auto fields = [](std::string_view l) {
+      std::vector<unsigned long long> out;
+      std::string s(l);
+      char* p = s.data();
+      for (;;) {
+        char* end = nullptr;
+        const unsigned long long v = std::strtoull(p, &end, 10);
+        if (end == p) break;
+        out.push_back(v);
+        p = end;
+      }
+      return out;
+    };
+    const auto uids = fields(line("Uid:"));
+    const auto gids = fields(line("Gid:"));
+    const std::string_view cap = line("CapEff:");
+    if (uids.size() < 4 || gids.size() < 4 || cap.empty()) return c;
+    const unsigned long long caps = std::strtoull(std::string(cap).c_str(), nullptr, 16);
+    c.dac_exempt = (caps & ((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH))) != 0;
+    c.fsuid = static_cast<uid_t>(uids[3]);
+    c.fsgid = static_cast<gid_t>(gids[3]);
+    for (unsigned long long g : fields(line("Groups:"))) c.groups.push_back(static_cast<gid_t>(g));
+    c.known = true;
+    return c;
   }
 
   static void push_components(std::vector<std::string>& todo, std::string_view path) {
@@ -383,6 +502,8 @@ class Walker {
   std::string prefix_;
   PathCache* cache_;
   bool stable_ = true;  // every directory the walk looked a name up in is PathCache's kind
+  bool dark_ = false;   // a directory of the walk does not let others search it
+  std::optional<Credentials> creds_;  // the program's, read when first needed
 };
 
 }  // namespace

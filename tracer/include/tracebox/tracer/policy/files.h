@@ -144,6 +144,11 @@ struct Resolved {
   // Only from resolve_fd(): the fd is no file the sets can name (a pipe, socket, anon inode,
   // memfd or deleted file); `path` is what /proc shows for it.
   bool not_a_file = false;
+  // The walk failed (`error`) inside a directory the program itself may not search, where the
+  // kernel would have stopped with EACCES before learning what is missing: `error` is EACCES
+  // and `path` the path as far as it was resolved, the rest as given, for the sets to decide
+  // on as on any other (so that what exists there and what does not look alike).
+  bool unreachable = false;
 };
 
 // A run's memory of what resolve() found, so that a path the program names again is not walked
@@ -186,7 +191,8 @@ class PathCache {
   // it again, or a symlink and its target.
   struct Name {
     bool directory = false;
-    std::string target;  // a symlink's
+    std::string target;         // a symlink's
+    bool others_search = true;  // a directory's mode lets anyone search it (S_IXOTH)
   };
   // `sets`: the run's sets, which must outlive the cache. `cold_walks`: the walks that remember
   // nothing (tests remember from the first).
