@@ -1,5 +1,7 @@
 #include "proc.h"
 
+#include <linux/capability.h>
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -104,6 +106,48 @@ bool read_children(pid_t tgid, pid_t tid, char* buf, std::size_t size) {
   // a full buffer as unreadable.
   const ssize_t n = read_proc(tgid, name, buf, size);
   return n >= 0 && static_cast<std::size_t>(n) < size - 1;
+}
+
+bool Credentials::in_group(gid_t gid) const {
+  if (gid == fsgid) return true;
+  for (int i = 0; i < n_groups; ++i)
+    if (groups[i] == gid) return true;
+  return false;
+}
+
+std::optional<Credentials> credentials(pid_t tid) {
+  char buf[4096];
+  if (read_proc(tid, "status", buf, sizeof buf) < 0) return std::nullopt;
+  // The numbers of the line starting with `key`, at most `max`; -1 past `max`.
+  auto numbers = [&](const char* key, unsigned long long* out, int max, int base) {
+    const char* at = std::strstr(buf, key);
+    if (at == nullptr) return 0;
+    at += std::strlen(key);
+    int n = 0;
+    for (;;) {
+      while (*at == ' ' || *at == '\t') ++at;
+      if (*at == '\n' || *at == '\0') return n;
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(at, &end, base);
+      if (end == at) return n;
+      if (n == max) return -1;
+      out[n++] = v;
+      at = end;
+    }
+  };
+  unsigned long long uid[4], gid[4], cap[1], groups[64];
+  if (numbers("\nUid:", uid, 4, 10) != 4 || numbers("\nGid:", gid, 4, 10) != 4 ||
+      numbers("\nCapEff:", cap, 1, 16) != 1)
+    return std::nullopt;
+  const int n = numbers("\nGroups:", groups, 64, 10);
+  if (n < 0) return std::nullopt;
+  Credentials c;
+  c.fsuid = static_cast<uid_t>(uid[3]);
+  c.fsgid = static_cast<gid_t>(gid[3]);
+  for (int i = 0; i < n; ++i) c.groups[i] = static_cast<gid_t>(groups[i]);
+  c.n_groups = n;
+  c.dac_exempt = (cap[0] & ((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH))) != 0;
+  return c;
 }
 
 std::optional<Ids> ids(pid_t tid) {

@@ -48,6 +48,20 @@ bool asleep_in(pid_t tid, const char* where);
 // Calls `f(pid)` for each child of thread `tid` of process `tgid`
 // (/proc/<tgid>/task/<tid>/children: live ones and zombies not yet waited for). False when
 // unreadable.
+// The credentials the kernel checks file access with for task `tid`: the fourth (filesystem)
+// values of "Uid:" and "Gid:", "Groups:", and whether "CapEff:" holds CAP_DAC_OVERRIDE or
+// CAP_DAC_READ_SEARCH (any directory may then be searched). nullopt when unreadable, or with
+// more supplementary groups than it holds.
+struct Credentials {
+  uid_t fsuid = 0;
+  gid_t fsgid = 0;
+  gid_t groups[64] = {};
+  int n_groups = 0;
+  bool dac_exempt = false;
+  bool in_group(gid_t gid) const;
+};
+std::optional<Credentials> credentials(pid_t tid);
+
 template <typename F>
 bool for_each_child(pid_t tgid, pid_t tid, F&& f);
 bool read_children(pid_t tgid, pid_t tid, char* buf, std::size_t size);

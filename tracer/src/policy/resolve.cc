@@ -7,7 +7,6 @@
 // differ from the tracer's; otherwise through plain paths (cheaper).
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/capability.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -17,7 +16,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
@@ -26,6 +24,8 @@
 #include <vector>
 
 #include "tracebox/tracer/policy/files.h"
+
+#include "../proc.h"
 
 namespace tracebox::tracer::policy {
 namespace {
@@ -346,8 +346,9 @@ class Walker {
   // CAP_DAC_READ_SEARCH search anything) let it search every directory from `start` down to
   // `cur`, by their mode bits.
   bool program_can_search(const std::string& start, const std::string& cur) {
-    if (!creds_) creds_ = read_credentials(tid_);
-    if (!creds_->known || creds_->dac_exempt) return true;
+    if (!creds_) creds_ = proc::credentials(tid_);
+    if (!*creds_ || (*creds_)->dac_exempt) return true;
+    const proc::Credentials& c = **creds_;
     const std::string from =
         cur == start || (start != "/" && cur.starts_with(start + "/")) || start == "/"
             ? start
@@ -357,75 +358,15 @@ class Walker {
     for (;;) {
       struct stat st {};
       if (::stat(host(dir).c_str(), &st) != 0) return true;  // the kernel decides
-      unsigned bit = S_IXOTH;
-      if (st.st_uid == creds_->fsuid) {
-        bit = S_IXUSR;
-      } else if (st.st_gid == creds_->fsgid ||
-                 std::find(creds_->groups.begin(), creds_->groups.end(), st.st_gid) !=
-                     creds_->groups.end()) {
-        bit = S_IXGRP;
-      }
+      const unsigned bit = st.st_uid == c.fsuid    ? S_IXUSR
+                           : c.in_group(st.st_gid) ? S_IXGRP
+                                                   : S_IXOTH;
       if ((st.st_mode & bit) == 0) return false;
       if (dir == cur || at > cur.size()) return true;
       const std::size_t slash = cur.find('/', at);
       dir = cur.substr(0, slash);
       at = slash == std::string::npos ? cur.size() + 1 : slash + 1;
     }
-  }
-
-  struct Credentials {
-    bool known = false;
-    bool dac_exempt = false;
-    uid_t fsuid = 0;
-    gid_t fsgid = 0;
-    std::vector<gid_t> groups;
-  };
-
-  // /proc/<tid>/status: Uid and Gid (real, effective, saved, filesystem), Groups, CapEff.
-  static Credentials read_credentials(pid_t tid) {
-    Credentials c;
-    std::string text;
-    {
-      const int fd =
-          ::open(("/proc/" + std::to_string(tid) + "/status").c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return c;
-      char buf[4096];
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      ::close(fd);
-      if (n <= 0) return c;
-      text.assign(buf, static_cast<std::size_t>(n));
-    }
-    auto line = [&](std::string_view key) -> std::string_view {
-      const std::size_t at = text.find("\n" + std::string(key));
-      if (at == std::string::npos) return {};
-      const std::size_t from = at + 1 + key.size();
-      const std::size_t end = text.find('\n', from);
-      return std::string_view(text).substr(from, end == std::string::npos ? end : end - from);
-    };
-    auto fields = [](std::string_view l) {
-      std::vector<unsigned long long> out;
-      std::string s(l);
-      char* p = s.data();
-      for (;;) {
-        char* end = nullptr;
-        const unsigned long long v = std::strtoull(p, &end, 10);
-        if (end == p) break;
-        out.push_back(v);
-        p = end;
-      }
-      return out;
-    };
-    const auto uids = fields(line("Uid:"));
-    const auto gids = fields(line("Gid:"));
-    const std::string_view cap = line("CapEff:");
-    if (uids.size() < 4 || gids.size() < 4 || cap.empty()) return c;
-    const unsigned long long caps = std::strtoull(std::string(cap).c_str(), nullptr, 16);
-    c.dac_exempt = (caps & ((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH))) != 0;
-    c.fsuid = static_cast<uid_t>(uids[3]);
-    c.fsgid = static_cast<gid_t>(gids[3]);
-    for (unsigned long long g : fields(line("Groups:"))) c.groups.push_back(static_cast<gid_t>(g));
-    c.known = true;
-    return c;
   }
 
   static void push_components(std::vector<std::string>& todo, std::string_view path) {
@@ -503,7 +444,7 @@ class Walker {
   PathCache* cache_;
   bool stable_ = true;  // every directory the walk looked a name up in is PathCache's kind
   bool dark_ = false;   // a directory of the walk does not let others search it
-  std::optional<Credentials> creds_;  // the program's, read when first needed
+  std::optional<std::optional<proc::Credentials>> creds_;  // the program's, read when needed
 };
 
 }  // namespace
