@@ -349,10 +349,9 @@ class Walker {
     if (!creds_) creds_ = proc::credentials(tid_);
     if (!*creds_ || (*creds_)->dac_exempt) return true;
     const proc::Credentials& c = **creds_;
+    // From where the walk started, unless ".." took it above there: then from the root.
     const std::string from =
-        cur == start || (start != "/" && cur.starts_with(start + "/")) || start == "/"
-            ? start
-            : std::string("/");
+        start == "/" || cur == start || cur.starts_with(start + "/") ? start : std::string("/");
     std::string dir = from;
     std::size_t at = from == "/" ? 1 : from.size() + 1;
     for (;;) {
