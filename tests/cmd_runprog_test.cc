@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -685,8 +686,10 @@ TEST_CASE("runprog -runner ns: a bound file is readable, writing outside /w and 
   CHECK(missing["errno"] == "ENOENT");
 }
 
-TEST_CASE("runprog keeps its filter in $TRACEBOX_CACHE_DIR, unless -no-cache or it is writable",
-          "[cmd]") {
+TEST_CASE(
+    "runprog keeps its filter and prepared policy in $TRACEBOX_CACHE_DIR, unless -no-cache or it "
+    "is writable",
+    "[cmd]") {
   TempDir t;
   struct CacheDir {  // $TRACEBOX_CACHE_DIR for the runs of this case
     explicit CacheDir(const std::string& dir) { ::setenv("TRACEBOX_CACHE_DIR", dir.c_str(), 1); }
@@ -701,8 +704,16 @@ TEST_CASE("runprog keeps its filter in $TRACEBOX_CACHE_DIR, unless -no-cache or 
   const std::vector<std::string> disallowed = {"-json", tracee(), "call", "getppid"};
   const std::vector<std::string> normal = {"-json", tracee(), "exit", "0"};
 
-  // The first run builds the filter and stores it (creating the directory); the second reads it.
+  // The first run builds the filter and the policy and stores them (creating the directory): a
+  // filter (.bpf) and a record of the prepared policy (.rec); the second reads the record.
   const std::string cache = t.file("cache");
+  auto kinds = [&] {
+    std::vector<std::string> out;
+    for (const auto& name : files(cache)) out.push_back(name.substr(name.rfind('.')));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::vector<std::string> both = {".bpf", ".rec"};
   {
     CacheDir env(cache);
     for (const auto* args : {&disallowed, &disallowed}) {
@@ -710,10 +721,13 @@ TEST_CASE("runprog keeps its filter in $TRACEBOX_CACHE_DIR, unless -no-cache or 
       CHECK(r["status"] == "disallowed_syscall");
       CHECK(r["violation"]["syscall"] == "getppid");
     }
-    CHECK(files(cache).size() == 1);
-    Json r = result_json(runprog(normal));  // the same profile: the same filter
+    CHECK(kinds() == both);
+    Json r = result_json(runprog(normal));  // the same profile: the same policy
     CHECK(r["status"] == "normal");
-    CHECK(files(cache).size() == 1);
+    CHECK(kinds() == both);
+    r = result_json(runprog(with({"-allow-proc"}, normal)));  // another policy: its own
+    CHECK(r["status"] == "normal");
+    CHECK(kinds() == std::vector<std::string>{".bpf", ".bpf", ".rec", ".rec"});
   }
 
   // -no-cache neither reads nor writes; nor does a run that may write in the cache directory.
@@ -730,5 +744,5 @@ TEST_CASE("runprog keeps its filter in $TRACEBOX_CACHE_DIR, unless -no-cache or 
     CHECK(files(empty).empty());
   }
   r = result_json(runprog(disallowed));  // the control
-  CHECK(files(empty).size() == 1);
+  CHECK(files(empty).size() == 2);
 }

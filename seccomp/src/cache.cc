@@ -1,8 +1,9 @@
 // The on-disk cache of built programs (see cache.h).
 //
 // A file is <key size> <key> <instruction count> <instructions>, the sizes 4 bytes little-endian,
-// the instructions sock_filter in native layout; it is named by the FNV-1a hash of the key. Files
-// are replaced by rename, never written in place.
+// the instructions sock_filter in native layout; it is named by the FNV-1a hash of the key and
+// ".bpf". A record (cache_store_record) is <key size> <key> <value>, named by the hash and ".rec".
+// Files are replaced by rename, never written in place.
 #include "cache.h"
 
 #include <fcntl.h>
@@ -28,7 +29,7 @@ namespace {
 
 // Bump when the key or the file layout changes. (A change to what build() makes needs no bump:
 // the build ID in the key changes with the code.)
-constexpr std::uint32_t kFormatVersion = 1;
+constexpr std::uint32_t kFormatVersion = 2;
 
 // ---- The key ----
 
@@ -44,12 +45,12 @@ void put_action(std::string& out, const Action& a) {
   put(out, a.data, 2);
 }
 
-// The GNU build ID of the object (executable or shared library) holding this code, or "".
-std::string find_build_id() {
+// The GNU build ID of the object (executable or shared library) holding `code`, or "".
+std::string find_build_id(const void* code) {
   struct Search {
-    std::uintptr_t code = reinterpret_cast<std::uintptr_t>(&find_build_id);
+    std::uintptr_t code;
     std::string id;
-  } search;
+  } search{reinterpret_cast<std::uintptr_t>(code), {}};
   ::dl_iterate_phdr(
       [](dl_phdr_info* info, std::size_t, void* data) {
         auto& s = *static_cast<Search*>(data);
@@ -146,6 +147,81 @@ bool well_formed(const std::vector<sock_filter>& code) {
   return true;
 }
 
+// The file `name` in the trusted cache directory `dir`, whole, if it is trusted, starts with
+// `head` and is at most `max_size` bytes long.
+std::optional<std::string> load_file(const std::string& dir, const std::string& name,
+                                     std::string_view head, std::uint64_t max_size) {
+  const UniqueFd d = open_dir(dir, false);
+  if (!d) return {};
+  // O_NONBLOCK: a FIFO in the file's place must not block the open.
+  const UniqueFd f(::openat(d.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!f || !trusted(f.get(), S_IFREG, st)) return {};
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < head.size() || size > max_size) return {};
+  std::string bytes(size, '\0');
+  if (!read_all(f.get(), bytes) || bytes.compare(0, head.size(), head) != 0) return {};
+  return bytes;
+}
+
+// Writes `bytes` as the file `name` of `dir` (created 0700 if missing), atomically; failures
+// are ignored.
+void store_file(const std::string& dir, const std::string& name, std::string_view bytes) {
+  // Past RLIMIT_FSIZE the write would raise SIGXFSZ.
+  struct rlimit fsize {};
+  if (::getrlimit(RLIMIT_FSIZE, &fsize) != 0 ||
+      (fsize.rlim_cur != RLIM_INFINITY && bytes.size() > fsize.rlim_cur))
+    return;
+  const UniqueFd d = open_dir(dir, true);
+  if (!d) return;
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  const std::string temp = fmt::format(".{}.{}-{}.tmp", name, ::getpid(), now.tv_nsec);
+  const UniqueFd f(
+      ::openat(d.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!f) return;
+  if (!write_all(f.get(), bytes) || ::renameat(d.get(), temp.c_str(), d.get(), name.c_str()) != 0)
+    ::unlinkat(d.get(), temp.c_str(), 0);
+}
+
+std::uint64_t fnv1a(std::string_view key) {
+  std::uint64_t hash = 0xcbf29ce484222325;  // FNV-1a, 64-bit
+  for (const char c : key) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3;
+  }
+  return hash;
+}
+
+// What every key starts with: `kind`, our format version, the build IDs, libseccomp's version,
+// the kernel release (libseccomp checks actions against the running kernel), the native arch.
+// "" without a build ID.
+std::string key_base(std::string_view kind, const void* caller_code) {
+  static const std::string build_id = find_build_id(reinterpret_cast<const void*>(&find_build_id));
+  if (build_id.empty()) return {};
+  std::string caller_id;
+  if (caller_code != nullptr) {
+    caller_id = find_build_id(caller_code);
+    if (caller_id.empty()) return {};
+  }
+  std::string key;
+  put_text(key, kind);
+  put(key, kFormatVersion, 4);
+  put_text(key, build_id);
+  put_text(key, caller_id);
+  const scmp_version* v = seccomp_version();
+  put(key, v->major, 4);
+  put(key, v->minor, 4);
+  put(key, v->micro, 4);
+  struct utsname uts {};
+  if (::uname(&uts) != 0) return {};
+  put_text(key, uts.release);
+  put(key, seccomp_arch_native(), 4);
+  return key;
+}
+
+constexpr std::uint64_t kMaxRecord = std::uint64_t{16} << 20;
+
 // <key size> <key>, as a file starts.
 std::string file_head(std::string_view key) {
   std::string head;
@@ -164,21 +240,8 @@ std::uint32_t get32(std::string_view bytes, std::size_t at) {
 
 std::string cache_key(const Action& default_action, const Action& bad_arch_action, bool compat,
                       int tracer, const std::vector<Rule>& rules) {
-  static const std::string build_id = find_build_id();
-  if (build_id.empty()) return {};
-  std::string key;
-  put_text(key, "tracebox seccomp cache");
-  put(key, kFormatVersion, 4);
-  put_text(key, build_id);
-  const scmp_version* v = seccomp_version();
-  put(key, v->major, 4);
-  put(key, v->minor, 4);
-  put(key, v->micro, 4);
-  // libseccomp checks actions against the running kernel.
-  struct utsname uts {};
-  if (::uname(&uts) != 0) return {};
-  put_text(key, uts.release);
-  put(key, seccomp_arch_native(), 4);
+  std::string key = key_base("tracebox seccomp cache", nullptr);
+  if (key.empty()) return {};
   put_action(key, default_action);
   put_action(key, bad_arch_action);
   put(key, compat, 1);
@@ -198,31 +261,17 @@ std::string cache_key(const Action& default_action, const Action& bad_arch_actio
   return key;
 }
 
-std::string cache_file_name(std::string_view key) {
-  std::uint64_t hash = 0xcbf29ce484222325;  // FNV-1a, 64-bit
-  for (const char c : key) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 0x100000001b3;
-  }
-  return fmt::format("{:016x}.bpf", hash);
-}
+std::string cache_file_name(std::string_view key) { return fmt::format("{:016x}.bpf", fnv1a(key)); }
 
 std::optional<std::vector<sock_filter>> cache_load(const std::string& dir, std::string_view key) {
-  const UniqueFd d = open_dir(dir, false);
-  if (!d) return {};
-  // O_NONBLOCK: a FIFO in the file's place must not block the open.
-  const UniqueFd f(::openat(d.get(), cache_file_name(key).c_str(),
-                            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  struct stat st {};
-  if (!f || !trusted(f.get(), S_IFREG, st)) return {};
   const std::string head = file_head(key);
   const std::size_t start = head.size() + 4;  // of the instructions
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < start || size - start > BPF_MAXINSNS * sizeof(sock_filter)) return {};
-  std::string bytes(size, '\0');
-  if (!read_all(f.get(), bytes) || bytes.compare(0, head.size(), head) != 0 ||
-      get32(bytes, head.size()) * sizeof(sock_filter) != size - start)
-    return {};
+  const auto file =
+      load_file(dir, cache_file_name(key), head, start + BPF_MAXINSNS * sizeof(sock_filter));
+  if (!file) return {};
+  const std::string& bytes = *file;
+  const std::uint64_t size = bytes.size();
+  if (size < start || get32(bytes, head.size()) * sizeof(sock_filter) != size - start) return {};
   std::vector<sock_filter> code((size - start) / sizeof(sock_filter));
   if (code.empty()) return {};  // (memcpy to the null data() of an empty vector is undefined)
   std::memcpy(code.data(), bytes.data() + start, size - start);
@@ -235,22 +284,34 @@ void cache_store(const std::string& dir, std::string_view key,
   std::string bytes = file_head(key);
   put(bytes, code.size(), 4);
   bytes.append(reinterpret_cast<const char*>(code.data()), code.size() * sizeof(sock_filter));
-  // Past RLIMIT_FSIZE the write would raise SIGXFSZ.
-  struct rlimit fsize {};
-  if (::getrlimit(RLIMIT_FSIZE, &fsize) != 0 ||
-      (fsize.rlim_cur != RLIM_INFINITY && bytes.size() > fsize.rlim_cur))
-    return;
-  const UniqueFd d = open_dir(dir, true);
-  if (!d) return;
-  const std::string name = cache_file_name(key);
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  const std::string temp = fmt::format(".{}.{}-{}.tmp", name, ::getpid(), now.tv_nsec);
-  const UniqueFd f(
-      ::openat(d.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!f) return;
-  if (!write_all(f.get(), bytes) || ::renameat(d.get(), temp.c_str(), d.get(), name.c_str()) != 0)
-    ::unlinkat(d.get(), temp.c_str(), 0);
+  store_file(dir, cache_file_name(key), bytes);
 }
 
 }  // namespace tracebox::seccomp::detail
+
+namespace tracebox::seccomp {
+
+std::string cache_record_key(std::string_view kind, const void* caller_code) {
+  return detail::key_base(kind, caller_code);
+}
+
+std::optional<std::string> cache_load_record(const std::string& dir, std::string_view key) {
+  if (key.empty()) return {};
+  const std::string head = detail::file_head(key);
+  auto file = detail::load_file(dir, fmt::format("{:016x}.rec", detail::fnv1a(key)), head,
+                                head.size() + detail::kMaxRecord);
+  if (!file) return {};
+  file->erase(0, head.size());
+  return file;
+}
+
+void cache_store_record(const std::string& dir, std::string_view key, std::string_view value) {
+  if (key.empty() || value.size() > detail::kMaxRecord) return;
+  std::string bytes = detail::file_head(key);
+  bytes += value;
+  detail::store_file(dir, fmt::format("{:016x}.rec", detail::fnv1a(key)), bytes);
+}
+
+bool well_formed(const std::vector<sock_filter>& code) { return detail::well_formed(code); }
+
+}  // namespace tracebox::seccomp

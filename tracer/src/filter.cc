@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include <map>
+
 namespace tracebox::tracer {
 
 std::shared_ptr<const PreparedPolicy::Filter> build_filter(const Policy& policy,
@@ -105,3 +107,204 @@ std::shared_ptr<const PreparedPolicy> PreparedPolicy::prepare(Policy policy,
 }
 
 }  // namespace tracebox::tracer
+
+// ---- A prepared policy as bytes ----
+// Little-endian integers; a string is its size (4 bytes) and its bytes; a list its count (4
+// bytes) and its items. The Policy, then the filters (those PrepareOptions asked for).
+
+namespace tracebox::tracer::detail {
+namespace {
+
+class Writer {
+ public:
+  void u(std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out_ += static_cast<char>(v >> (8 * i));
+  }
+  void text(std::string_view s) {
+    u(s.size(), 4);
+    out_ += s;
+  }
+  void action(const seccomp::Action& a) {
+    u(static_cast<std::uint8_t>(a.kind), 1);
+    u(a.data, 2);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+// Reads what Writer wrote; any read past the end, or a value out of its range, fails the whole
+// read (ok() turns false and stays so).
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : in_(bytes) {}
+  std::uint64_t u(int bytes) {
+    if (!ok_ || in_.size() < static_cast<std::size_t>(bytes)) return fail();
+    std::uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(in_[i]);
+    in_.remove_prefix(static_cast<std::size_t>(bytes));
+    return v;
+  }
+  bool flag() {
+    const std::uint64_t v = u(1);
+    if (v > 1) fail();
+    return v == 1;
+  }
+  std::string text() {
+    const std::uint64_t n = u(4);
+    if (!ok_ || in_.size() < n) return fail(), std::string();
+    std::string s(in_.substr(0, n));
+    in_.remove_prefix(n);
+    return s;
+  }
+  // A count of items at least `item_size` bytes each (so that a bad count cannot ask for more
+  // than the bytes left).
+  std::size_t count(std::size_t item_size) {
+    const std::uint64_t n = u(4);
+    if (!ok_ || n > in_.size() / item_size) return fail(), 0;
+    return n;
+  }
+  seccomp::Action action() {
+    seccomp::Action a;
+    const std::uint64_t kind = u(1);
+    if (kind > static_cast<std::uint8_t>(seccomp::Action::Kind::kNotify)) fail();
+    a.kind = static_cast<seccomp::Action::Kind>(kind);
+    a.data = static_cast<std::uint16_t>(u(2));
+    return a;
+  }
+  bool ok() const { return ok_; }
+  bool at_end() const { return ok_ && in_.empty(); }
+
+ private:
+  std::uint64_t fail() {
+    ok_ = false;
+    return 0;
+  }
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+void write_filter(Writer& w, const PreparedPolicy::Filter& f) {
+  w.u(f.key.count_all, 1);
+  w.u(f.key.trace_fork, 1);
+  w.u(f.key.check_allocations, 1);
+  w.u(f.program->uses_notify, 1);
+  w.u(f.program->instructions.size(), 4);
+  for (const sock_filter& i : f.program->instructions) {
+    w.u(i.code, 2);
+    w.u(i.jt, 1);
+    w.u(i.jf, 1);
+    w.u(i.k, 4);
+  }
+  w.u(f.clone_allowed, 1);
+  // In name order: the same policy gives the same bytes.
+  std::map<std::string, int> errno_rules(f.errno_rules.begin(), f.errno_rules.end());
+  w.u(errno_rules.size(), 4);
+  for (const auto& [name, err] : errno_rules) {
+    w.text(name);
+    w.u(static_cast<std::uint32_t>(err), 4);
+  }
+}
+
+std::shared_ptr<const PreparedPolicy::Filter> read_filter(Reader& r) {
+  auto f = std::make_shared<PreparedPolicy::Filter>();
+  f->key.count_all = r.flag();
+  f->key.trace_fork = r.flag();
+  f->key.check_allocations = r.flag();
+  seccomp::Program program;
+  program.uses_notify = r.flag();
+  program.instructions.resize(r.count(8));
+  for (sock_filter& i : program.instructions) {
+    i.code = static_cast<std::uint16_t>(r.u(2));
+    i.jt = static_cast<std::uint8_t>(r.u(1));
+    i.jf = static_cast<std::uint8_t>(r.u(1));
+    i.k = static_cast<std::uint32_t>(r.u(4));
+  }
+  if (!r.ok() || !seccomp::well_formed(program.instructions)) return nullptr;
+  f->program = std::make_shared<const seccomp::Program>(std::move(program));
+  f->clone_allowed = r.flag();
+  for (std::size_t n = r.count(8); n > 0 && r.ok(); --n) {
+    std::string name = r.text();
+    f->errno_rules[std::move(name)] = static_cast<int>(r.u(4));
+  }
+  return r.ok() ? f : nullptr;
+}
+
+}  // namespace
+
+std::string to_bytes(const PreparedPolicy& prepared) {
+  Writer w;
+  const Policy& p = prepared.policy();
+  w.u(p.rules.size(), 4);
+  for (const Rule& rule : p.rules) {
+    w.text(rule.syscall);
+    w.action(rule.action);
+    w.u(rule.conditions.size(), 4);
+    for (const seccomp::ArgCondition& c : rule.conditions) {
+      w.u(c.arg, 1);
+      w.u(static_cast<std::uint8_t>(c.op), 1);
+      w.u(c.value, 8);
+      w.u(c.mask, 8);
+    }
+  }
+  w.action(p.default_action);
+  w.u(p.enforce_compat_abis, 1);
+  w.text(p.unknown_hint);
+  w.u(p.hints.size(), 4);
+  for (const auto& [name, hint] : p.hints) {
+    w.text(name);
+    w.text(hint);
+  }
+  w.u(p.allow_new_namespaces, 1);
+  for (bool data_rlimit : {false, true}) {
+    const auto& f = prepared.filter(data_rlimit);
+    w.u(f != nullptr, 1);
+    if (f) write_filter(w, *f);
+  }
+  return w.take();
+}
+
+std::shared_ptr<const PreparedPolicy> from_bytes(std::string_view bytes, PrepareOptions options) {
+  Reader r(bytes);
+  std::shared_ptr<PreparedPolicy> prepared(new PreparedPolicy());
+  Policy& p = prepared->policy_;
+  p.rules.resize(r.count(7));
+  for (Rule& rule : p.rules) {
+    rule.syscall = r.text();
+    rule.action = r.action();
+    rule.conditions.resize(r.count(18));
+    for (seccomp::ArgCondition& c : rule.conditions) {
+      c.arg = static_cast<unsigned>(r.u(1));
+      const std::uint64_t op = r.u(1);
+      if (c.arg > 5 || op > static_cast<std::uint8_t>(seccomp::ArgCondition::Op::kGe32))
+        return nullptr;
+      c.op = static_cast<seccomp::ArgCondition::Op>(op);
+      c.value = r.u(8);
+      c.mask = r.u(8);
+    }
+    if (!r.ok()) return nullptr;
+  }
+  p.default_action = r.action();
+  p.enforce_compat_abis = r.flag();
+  p.unknown_hint = r.text();
+  for (std::size_t n = r.count(8); n > 0 && r.ok(); --n) {
+    std::string name = r.text();
+    p.hints[std::move(name)] = r.text();
+  }
+  p.allow_new_namespaces = r.flag();
+  for (bool data_rlimit : {false, true}) {
+    if (!r.flag()) continue;
+    auto f = read_filter(r);
+    if (!f || f->key.check_allocations != data_rlimit ||
+        f->key.count_all != (options.counting == Counting::kAll) ||
+        f->key.trace_fork != options.trace_fork)
+      return nullptr;
+    (data_rlimit ? prepared->with_rlimit_ : prepared->without_rlimit_) = std::move(f);
+  }
+  if (!r.at_end()) return nullptr;
+  prepared->options_ = std::move(options);
+  return prepared;
+}
+
+}  // namespace tracebox::tracer::detail

@@ -297,6 +297,45 @@ std::array<FileSet*, 5> file_sets(FileSets& f) {
   return {&f.readable, &f.writable, &f.names, &f.statable, &f.soft_banned};
 }
 
+// The cache key of the prepared policy of `judge` (cache_record_key: this build, libseccomp, the
+// kernel) with `po`: everything make_policy and the filters read, "" when nothing is cached.
+std::string prepared_policy_key(const JudgePolicy& judge, const PrepareOptions& po) {
+  std::string key = seccomp::cache_record_key("tracebox prepared policy",
+                                              reinterpret_cast<const void*>(&make_policy));
+  if (key.empty()) return key;
+  auto put = [&](std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) key += static_cast<char>(v >> (8 * i));
+  };
+  auto text = [&](std::string_view s) {
+    put(s.size(), 4);
+    key += s;
+  };
+  put(judge.allow.size(), 4);
+  for (const auto& s : judge.allow) text(s);
+  put(judge.deny.size(), 4);
+  for (const auto& [s, err] : judge.deny) {
+    text(s);
+    put(static_cast<std::uint32_t>(err), 4);
+  }
+  put(judge.budgets.size(), 4);
+  for (const auto& [s, n] : judge.budgets) {
+    text(s);
+    put(n, 8);
+  }
+  put(judge.enforce_compat_abis, 1);
+  text(judge.unknown_hint);
+  put(judge.hints.size(), 4);
+  for (const auto& [s, hint] : judge.hints) {
+    text(s);
+    text(hint);
+  }
+  put(static_cast<std::uint32_t>(judge.unknown_errno), 4);
+  put(static_cast<std::uint8_t>(po.counting), 1);
+  put(po.trace_fork, 1);
+  put(po.data_rlimit ? (*po.data_rlimit ? 2 : 1) : 0, 1);
+  return key;
+}
+
 // Everything of the judge policy but the file sets.
 JudgePolicy judge_without_files(const Profile& profile, bool allow_proc) {
   JudgePolicy j;
@@ -497,7 +536,19 @@ std::shared_ptr<const PreparedProfile> PreparedProfile::prepare(Profile profile,
     if (dir.empty()) dir = absolute_path(options.filter_cache_dir, current_dir());
     if (!may_write_in(judge->files, dir)) po.filter_cache_dir = dir;
   }
+  // The policy and its filters, from the cache when it holds them for this judge policy.
+  const std::string key = po.filter_cache_dir.empty() ? "" : prepared_policy_key(*judge, po);
+  if (!key.empty()) {
+    if (auto bytes = seccomp::cache_load_record(po.filter_cache_dir, key)) {
+      if (auto cached = tracer::detail::from_bytes(*bytes, po)) {
+        p->policy_ = std::move(cached);
+        return p;
+      }
+    }
+  }
   p->policy_ = PreparedPolicy::prepare(make_policy(*judge, options.counting), po);
+  if (!key.empty())
+    seccomp::cache_store_record(po.filter_cache_dir, key, tracer::detail::to_bytes(*p->policy_));
   return p;
 }
 

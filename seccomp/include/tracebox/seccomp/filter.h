@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -224,6 +225,26 @@ std::string syscall_name(std::uint32_t arch, long nr);
 long syscall_number(std::uint32_t arch, std::string_view name);
 // The AUDIT_ARCH value of this process's ABI (libseccomp's native arch).
 std::uint32_t native_arch();
+// ---- Records kept with the cache of built filters ----
+// For a caller that derives more than a filter from its input and keeps it beside the filters
+// (the tracer's prepared policies), under Builder::cache_dir's rules: a record is used only when
+// its whole key equals the caller's byte for byte, and when it and its directory belong to the
+// effective user and no one else may write them; every failure is a miss, every write atomic.
+
+// The start of a record's key: `kind`, the GNU build IDs of this library and of the object
+// holding `caller_code` (a function of the caller's: what it derives changes with its code),
+// libseccomp's version, the kernel release, the native arch. The caller appends its input.
+// "" when either build ID is missing: nothing is cached then.
+std::string cache_record_key(std::string_view kind, const void* caller_code);
+// The value stored for `key` in `dir`, if any can be trusted.
+std::optional<std::string> cache_load_record(const std::string& dir, std::string_view key);
+// Stores `value` for `key` in `dir` (created 0700 if missing); failures are ignored.
+void cache_store_record(const std::string& dir, std::string_view key, std::string_view value);
+// Whether `code` is a program seccomp can install as it stands: 1..BPF_MAXINSNS instructions,
+// the last a return, jumps that land inside, loads within seccomp_data (the kernel checks the
+// rest). For a program read back from a record.
+bool well_formed(const std::vector<sock_filter>& code);
+
 // "x86_64", "i386", "x32", "aarch64", ... for an AUDIT_ARCH value (x32 when `arch` is
 // AUDIT_ARCH_X86_64 and `nr` has bit 30, or `arch` is kArchX32); "arch 0x..." when unknown.
 std::string arch_name(std::uint32_t arch, long nr = 0);

@@ -280,6 +280,13 @@ struct PrepareOptions {
 // the filter then traces large allocations). Immutable after prepare(): one instance serves any
 // number of runs on any threads and io_contexts at once (Spec::prepared_policy). Building a
 // filter costs about half a millisecond, which each run otherwise pays.
+class PreparedPolicy;
+namespace detail {
+// A prepared policy as bytes and back (a cache of prepared profiles keeps them): filter.cc.
+std::string to_bytes(const PreparedPolicy& policy);
+std::shared_ptr<const PreparedPolicy> from_bytes(std::string_view bytes, PrepareOptions options);
+}  // namespace detail
+
 class PreparedPolicy {
  public:
   struct Filter;  // a built filter and what the tracer derives from the policy with it
@@ -296,6 +303,7 @@ class PreparedPolicy {
   }
 
  private:
+  friend std::shared_ptr<const PreparedPolicy> detail::from_bytes(std::string_view, PrepareOptions);
   PreparedPolicy() = default;
   Policy policy_;
   PrepareOptions options_;

@@ -129,9 +129,12 @@ struct ProfileOptions {
   bool unsafe = false;
   // What the runs count (Counting::kAll traces every allowed syscall: a filter of its own).
   Counting counting = Counting::kNone;
-  // Where built filters are kept between processes (seccomp::Builder::cache_dir), "" for none.
-  // Not used when the profile's own file sets let a program write there (may_write_in); the
-  // grants a run adds (its work directory, RunRequest::grants) are the caller's to check.
+  // Where built filters are kept between processes (seccomp::Builder::cache_dir), "" for none,
+  // and beside them the prepared policy (the tracer Policy make_policy makes of the profile's
+  // judge policy, with its filters: seccomp::cache_store_record), so that a later process that
+  // prepares the same profile with the same options skips both. Not used when the profile's own
+  // file sets let a program write there (may_write_in); the grants a run adds (its work
+  // directory, RunRequest::grants) are the caller's to check.
   std::string filter_cache_dir;
   // Whether the runs will have a memory limit (RunRequest::memory_bytes > 0), when known: only
   // the filter they need is built (nullopt: with and without the allocation checks of
