@@ -1,5 +1,6 @@
 // runprog: runs PROGRAM under a judge's limits and syscall policy and prints its verdict
 // (go-sandbox's runprog, drop-in; see --help).
+#include <malloc.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -59,6 +60,11 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // One malloc arena for all of runprog's threads: the tracer thread's first allocation would
+  // otherwise map an arena of its own and fault in fresh pages for everything it allocates,
+  // while the main arena holds what start-up freed (measured: about 3% of a short run). The
+  // threads seldom allocate at once.
+  ::mallopt(M_ARENA_MAX, 1);
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   std::unique_ptr<Prepared> prepared;
   try {
