@@ -3,9 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
-
+#include <atomic>
 #include <cerrno>
 #include <string>
 
@@ -48,6 +46,12 @@ class TraceLog {
   std::string buffer_;
 };
 
+// Set by SIGINT and SIGTERM: the run is cancelled (read by the tracer at its next wakeup; the
+// signal interrupts its wait when the tracing thread takes it).
+std::atomic<bool> g_cancel{false};
+
+void on_cancel_signal(int) { g_cancel = true; }
+
 }  // namespace
 
 tracer::Result run_ptrace(Prepared& p, const std::function<void(const tracer::Result&)>& done) {
@@ -62,34 +66,26 @@ tracer::Result run_ptrace(Prepared& p, const std::function<void(const tracer::Re
     };
   }
   // As go-sandbox's runprog: SIGINT or SIGTERM cancels the run, which ends as a runner error
-  // (every process of it killed and reaped) and is still reported.
-  asio::io_context io;
-  if (!p.home_cpus.empty()) {
-    tracer::SessionOptions session;
-    session.cpus = p.home_cpus;
-    tracer::configure(io, std::move(session));
+  // (every process of it killed and reaped) and is still reported. No SA_RESTART: the signal
+  // interrupts the tracer's wait, which then sees the flag.
+  struct sigaction cancel {};
+  cancel.sa_handler = on_cancel_signal;
+  sigemptyset(&cancel.sa_mask);
+  struct sigaction old_int {
+  }, old_term{};
+  ::sigaction(SIGINT, &cancel, &old_int);
+  ::sigaction(SIGTERM, &cancel, &old_term);
+  tracer::SessionOptions session;
+  session.cpus = p.home_cpus;
+  // The handler spec.make_handler makes (run_on_this_thread calls it when given none).
+  tracer::Result result = tracer::run_on_this_thread(std::move(spec), nullptr, &g_cancel, session);
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  if (logging && !log.flush()) {
+    write_all(2, "runprog: -trace-log: " + p.options.trace_log + ": " + errno_text(log.error()) +
+                     " (the log is incomplete)\n");
   }
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  tracer::Result result;
-  auto flush_log = [&] {
-    if (logging && !log.flush()) {
-      write_all(2, "runprog: -trace-log: " + p.options.trace_log + ": " + errno_text(log.error()) +
-                       " (the log is incomplete)\n");
-    }
-  };
-  tracer::RunHandle run = tracer::async_run(io, std::move(spec), [&](tracer::Result r) {
-    result = std::move(r);
-    signals.cancel();
-    if (done) {
-      flush_log();
-      done(result);
-    }
-  });
-  signals.async_wait([&](const asio::error_code& ec, int) {
-    if (!ec) run.cancel();
-  });
-  io.run();
-  if (!done) flush_log();
+  if (done) done(result);
   return result;
 }
 

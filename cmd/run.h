@@ -11,9 +11,10 @@
 
 namespace tracebox::cmd {
 
-// The traced run of `prepared` (its observer set for -trace-log and -show-trace-details).
-// `done`, when given, gets the result as soon as the run ended, before the tracer's thread is
-// stopped: runprog reports it there and exits (its thread, idle, ends with the process).
+// The traced run of `prepared` (its observer set for -trace-log and -show-trace-details), traced
+// by the calling thread itself (tracer::run_on_this_thread). SIGINT and SIGTERM cancel it (it
+// ends as a runner error, reported all the same). `done`, when given, gets the result as soon as
+// the run ended, before the tracer is wound down: runprog reports it there and exits.
 tracer::Result run_ptrace(Prepared& prepared,
                           const std::function<void(const tracer::Result&)>& done = {});
 

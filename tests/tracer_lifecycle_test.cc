@@ -2,10 +2,13 @@
 // stopped with runs in flight, run by another thread, by two threads at once, a service that is
 // a subreaper; blocking runs with a stop token and a timeout; the metrics.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -305,5 +308,155 @@ TEST_CASE("runs that fail before their exec leave nothing behind in the host",
   const long grown = vm_size_kib() - before;
   INFO("VmSize grew by " << grown << " KiB");
   CHECK(grown < 16 * 1024);
+  CHECK(none_left());
+}
+
+namespace {
+
+// The calling thread's signal mask, nice value and CPU affinity.
+struct ThreadState {
+  sigset_t mask;
+  int nice;
+  cpu_set_t cpus;
+  ThreadState() {
+    ::pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+    errno = 0;
+    nice = ::getpriority(PRIO_PROCESS, 0);
+    CPU_ZERO(&cpus);
+    ::sched_getaffinity(0, sizeof cpus, &cpus);
+  }
+  bool operator==(const ThreadState& o) const {
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sigismember(&mask, sig) != sigismember(&o.mask, sig)) return false;
+    return nice == o.nice && CPU_EQUAL(&cpus, &o.cpus);
+  }
+};
+
+std::atomic<bool> g_alarm_cancel{false};
+
+}  // namespace
+
+TEST_CASE("a run traced on the caller's own thread", "[tracer][lifecycle]") {
+  const ThreadState before;
+  SECTION("its stops are served on the calling thread, and the thread is as it was after") {
+    struct OnThisThread : Handler {
+      pid_t tid = ::gettid();
+      int stops = 0, elsewhere = 0;
+      Decision on_syscall(Context&) override {
+        ++stops;
+        if (::gettid() != tid) ++elsewhere;
+        return Decision::allow();
+      }
+    };
+    auto h = std::make_shared<OnThisThread>();
+    Spec s = spec_of({"call", "getppid"});
+    s.policy.trace("getppid", 1);
+    std::erase_if(s.policy.rules, [](const Rule& r) {
+      return r.syscall == "getppid" && r.action.kind == seccomp::Action::Kind::kAllow;
+    });
+    SessionOptions o;
+    o.tracer_nice = -5;
+    Result r = run_on_this_thread(std::move(s), h, nullptr, o);
+    INFO(r.error);
+    CHECK(r.status == Status::kNormal);
+    CHECK(h->stops == 1);
+    CHECK(h->elsewhere == 0);
+    CHECK(ThreadState() == before);
+  }
+  SECTION("a flag set by a signal handler cancels it at once") {
+    g_alarm_cancel = false;
+    struct sigaction on_alarm {
+    }, old{};
+    on_alarm.sa_handler = [](int) { g_alarm_cancel = true; };
+    sigemptyset(&on_alarm.sa_mask);  // no SA_RESTART: the tracer's wait is interrupted
+    REQUIRE(::sigaction(SIGALRM, &on_alarm, &old) == 0);
+    itimerval in300ms{};
+    in300ms.it_value.tv_usec = 300'000;
+    ::setitimer(ITIMER_REAL, &in300ms, nullptr);
+    const auto start = std::chrono::steady_clock::now();
+    Result r = run_on_this_thread(spec_of({"sleep", "30000"}), nullptr, &g_alarm_cancel);
+    ::sigaction(SIGALRM, &old, nullptr);
+    CHECK(std::chrono::steady_clock::now() - start < 3s);
+    CHECK(r.status == Status::kRunnerError);
+    CHECK(r.error == "cancelled");
+    CHECK(ThreadState() == before);
+  }
+  SECTION("a flag set by another thread cancels it at the tracer's next tick") {
+    std::atomic<bool> cancel{false};
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(300ms);
+      cancel = true;
+    });
+    const auto start = std::chrono::steady_clock::now();
+    Result r = run_on_this_thread(spec_of({"sleep", "30000"}), nullptr, &cancel);
+    canceller.join();
+    CHECK(std::chrono::steady_clock::now() - start < 3s);
+    CHECK(r.error == "cancelled");
+  }
+  SECTION("a handler's write to a closed pipe fails, and the process goes on") {
+    int pipe_fds[2];
+    REQUIRE(::pipe(pipe_fds) == 0);
+    ::close(pipe_fds[0]);
+    struct Writer : Handler {
+      int fd;
+      int error = 0;
+      explicit Writer(int f) : fd(f) {}
+      Decision on_syscall(Context&) override {
+        if (::write(fd, "x", 1) < 0) error = errno;
+        return Decision::allow();
+      }
+    };
+    auto h = std::make_shared<Writer>(pipe_fds[1]);
+    Spec s = spec_of({"call", "getppid"});
+    std::erase_if(s.policy.rules, [](const Rule& r) { return r.syscall == "getppid"; });
+    s.policy.trace("getppid", 1);
+    Result r = run_on_this_thread(std::move(s), h);
+    ::close(pipe_fds[1]);
+    CHECK(r.status == Status::kNormal);
+    CHECK(h->error == EPIPE);
+    sigset_t pending;
+    ::sigpending(&pending);
+    CHECK_FALSE(sigismember(&pending, SIGPIPE));
+    CHECK(ThreadState() == before);
+  }
+  SECTION("the thread's own children are left to it") {
+    int pipe_fds[2];
+    REQUIRE(::pipe(pipe_fds) == 0);
+    const pid_t mine = ::fork();
+    REQUIRE(mine >= 0);
+    if (mine == 0) {
+      char c;
+      ::close(pipe_fds[1]);
+      (void)!::read(pipe_fds[0], &c, 1);  // until the test closes its end
+      ::_exit(7);
+    }
+    ::close(pipe_fds[0]);
+    Result r = run_on_this_thread(spec_of({"exit", "3"}), nullptr);
+    CHECK(r.status == Status::kNonzeroExitStatus);
+    CHECK(r.exit_status == 3);
+    int status = 0;
+    CHECK(::waitpid(mine, &status, WNOHANG) == 0);  // still running, not reaped by the tracer
+    ::close(pipe_fds[1]);
+    REQUIRE(::waitpid(mine, &status, 0) == mine);
+    CHECK(WEXITSTATUS(status) == 7);
+  }
+  SECTION("make_handler's handler is used when none is given") {
+    struct Counting : Handler {
+      std::atomic<int>* stops;
+      explicit Counting(std::atomic<int>* s) : stops(s) {}
+      Decision on_syscall(Context&) override {
+        ++*stops;
+        return Decision::deny(EPERM);
+      }
+    };
+    std::atomic<int> stops{0};
+    Spec s = spec_of({"call", "getppid"});
+    std::erase_if(s.policy.rules, [](const Rule& r) { return r.syscall == "getppid"; });
+    s.policy.trace("getppid", 1);
+    s.make_handler = [&] { return std::make_shared<Counting>(&stops); };
+    Result r = run_on_this_thread(std::move(s), nullptr);
+    CHECK(r.status == Status::kNormal);
+    CHECK(stops == 1);
+  }
   CHECK(none_left());
 }

@@ -228,6 +228,10 @@ void Session::submit(std::shared_ptr<RunHandle::State> handle, Spec spec,
 
 void Session::deliver(std::function<void(Result)> completion, Result result) {
   ++counters_.completed;
+  if (here_) {  // the caller's own thread: called now
+    if (completion) completion(std::move(result));
+    return;
+  }
   {
     std::lock_guard lock(mu_);
     undelivered_.emplace_back(std::move(completion), std::move(result));
@@ -255,8 +259,37 @@ void Session::wake() {
   if (tid != 0) ::syscall(SYS_tgkill, ::getpid(), tid, wakeup_signal());
 }
 
+void Session::trace_here(const std::atomic<bool>* cancel) {
+  std::lock_guard lock(mu_);
+  here_ = true;
+  here_cancel_ = cancel;
+}
+
+void Session::serve_here() {
+  // The signals a write of the tracer's own raises (a handler's or an observer's, to a closed
+  // pipe or past RLIMIT_FSIZE) are blocked, as on the library's tracer thread: the write fails
+  // instead of the process ending with its runs.
+  sigset_t own, mask;
+  sigemptyset(&own);
+  sigaddset(&own, SIGPIPE);
+  sigaddset(&own, SIGXFSZ);
+  ::pthread_sigmask(SIG_BLOCK, &own, &mask);
+  cpu_set_t affinity;
+  CPU_ZERO(&affinity);
+  const bool has_affinity = ::sched_getaffinity(0, sizeof affinity, &affinity) == 0;
+  install_wakeup_handler();
+  thread_main();
+  // What those writes raised is dropped, as with the thread, not delivered once unblocked.
+  const timespec zero{};
+  while (::sigtimedwait(&own, nullptr, &zero) > 0) {
+  }
+  if (own_nice_ && nice_now_ != own_nice_) ::setpriority(PRIO_PROCESS, 0, *own_nice_);
+  if (has_affinity) ::sched_setaffinity(0, sizeof affinity, &affinity);
+  ::pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+}
+
 void Session::ensure_thread() {
-  if (thread_.joinable()) return;
+  if (here_ || thread_.joinable()) return;
   install_wakeup_handler();
   // Every signal but the wakeup one blocked in the thread (it is no place for the host's
   // handlers), from its first instruction on.
@@ -290,6 +323,11 @@ void Session::admit() {
 }
 
 void Session::check_cancelled() {
+  if (here_cancel_ != nullptr && here_cancel_->load()) {
+    for (auto& run : runs_) run->handle->cancelled = true;
+    std::lock_guard lock(mu_);
+    for (auto& p : queue_) p.handle->cancelled = true;
+  }
   for (auto& run : runs_) {
     if (run->handle->cancelled && !run->killing) {
       record(*run, Status::kRunnerError, LimitKind::kNone, "cancelled");
@@ -572,6 +610,7 @@ void Session::thread_main() {
     {
       std::unique_lock lock(mu_);
       if (stopping_) break;
+      if (runs_.empty() && tasks_.empty() && queue_.empty() && here_) break;  // all served
       if (runs_.empty() && tasks_.empty() && queue_.empty()) {
         // Nothing to trace: no timer, no pinning, until a run or the end comes.
         if (ticking_) {

@@ -179,6 +179,15 @@ class Session : public asio::execution_context::service {
   void configure(const SessionOptions& options);
   Metrics metrics() const;
 
+  // The calling thread is the tracer of this session, which makes no thread of its own
+  // (run_on_this_thread): call before the first submit(), then serve_here(). `cancel`, if given,
+  // cancels every run once it reads true (it is read at each wakeup: a stop, the tick, a signal).
+  void trace_here(const std::atomic<bool>* cancel);
+  // Traces on the calling thread until no run is queued or in flight; completions are called
+  // on it as the runs end. Its signal mask, nice value and CPU affinity are the tracer's
+  // meanwhile, restored at the end.
+  void serve_here();
+
  private:
   // The io_context is being destroyed: the thread ends every run (killed, reaped) and stops;
   // every completion not delivered yet is called here.
@@ -249,6 +258,8 @@ class Session : public asio::execution_context::service {
   bool stopping_ = false;
   std::deque<std::pair<std::function<void(Result)>, Result>> undelivered_;
   std::thread thread_;
+  bool here_ = false;  // trace_here(): no thread_, the caller's thread serves
+  const std::atomic<bool>* here_cancel_ = nullptr;
   std::atomic<pid_t> tracer_tid_{0};
   struct Counters {
     std::atomic<std::uint64_t> queued{0}, in_flight{0}, completed{0}, stops{0};

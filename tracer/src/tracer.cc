@@ -173,6 +173,29 @@ Result run(Spec spec, RunOptions options) {
   return run(std::move(spec), handler ? *handler : none, std::move(options));
 }
 
+Result run_on_this_thread(Spec spec, std::shared_ptr<Handler> handler,
+                          const std::atomic<bool>* cancel, SessionOptions options) {
+  Result out;
+  out.status = Status::kRunnerError;
+  out.error = "the run ended without a result";
+  if (!handler && spec.make_handler) {
+    try {
+      handler = spec.make_handler();
+    } catch (const std::exception& e) {
+      out.error = std::string("Spec::make_handler threw: ") + e.what();
+      return out;
+    }
+  }
+  asio::io_context io;
+  auto& session = asio::use_service<Session>(io);
+  session.configure(options);
+  session.trace_here(cancel);
+  session.submit(std::make_shared<RunHandle::State>(io), std::move(spec), std::move(handler),
+                 [&](Result r) { out = std::move(r); });
+  session.serve_here();
+  return out;
+}
+
 void set_wakeup_signal(int sig) { detail_set_wakeup_signal(sig); }
 
 }  // namespace tracebox::tracer

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -382,6 +383,19 @@ struct RunOptions {
 Result run(Spec spec, Handler& handler, RunOptions options = {});
 // The same with the handler spec.make_handler makes.
 Result run(Spec spec, RunOptions options = {});
+
+// The blocking form on the calling thread itself, for a process that runs one program at a time
+// and waits for it (runprog): the thread is the run's tracer, so no thread is made and no stop
+// crosses threads. Meanwhile the thread's CPU affinity and nice value are the tracer's
+// (SessionOptions), the wakeup signal and SIGCHLD are unblocked in it and SIGPIPE and SIGXFSZ
+// blocked (a handler's write to a closed pipe fails with EPIPE); all are restored before the
+// call returns. It must not be a thread that already traces (a run of this library
+// on it, a debugger's), nor have children of its own it waits for with __WCLONE or __WALL.
+// `cancel`, if given, is read whenever the tracer wakes (a stop, the 10 ms tick, a signal that
+// interrupts its wait): once it is true the run ends as a runner_error "cancelled". A handler of
+// SIGINT installed without SA_RESTART may set it (the wait is interrupted at once).
+Result run_on_this_thread(Spec spec, std::shared_ptr<Handler> handler,
+                          const std::atomic<bool>* cancel = nullptr, SessionOptions options = {});
 
 // The real-time signal the tracer thread uses to bound its waits (default SIGRTMAX - 2). The
 // library installs a no-op handler for it; call before the first run to choose another one.
