@@ -2,6 +2,7 @@
 // (go-sandbox's runprog, drop-in; see --help).
 #include <malloc.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,6 +66,10 @@ int main(int argc, char** argv) {
   // while the main arena holds what start-up freed (measured: about 3% of a short run). The
   // threads seldom allocate at once.
   ::mallopt(M_ARENA_MAX, 1);
+  // A closed stderr or stdout is a failed write (EPIPE), not runprog's death: a diagnostic to a
+  // reader that has gone must not lose the verdict written after it (-res). Programs get SIGPIPE
+  // back: the child resets ignored signals to SIG_DFL.
+  ::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   std::unique_ptr<Prepared> prepared;
   try {

@@ -284,6 +284,37 @@ TEST_CASE("a program that cannot be executed is a runner error, exit code 1", "[
   }
 }
 
+TEST_CASE("a reader of stderr that has gone loses runprog no verdict", "[cmd]") {
+  // -show-trace-details and the violation's text go to stderr, a pipe nobody reads any more;
+  // the verdict goes to -res after them.
+  TempDir t;
+  const std::string res = t.file("res");
+  std::vector<std::string> argv{
+      kRunprog, "-show-trace-details", "-json", "-res", res, tracee(), "call", "getppid"};
+  std::vector<char*> cargs;
+  for (auto& a : argv) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  ::close(pipe_fds[0]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 2);
+  pid_t pid = -1;
+  const int err = posix_spawn(&pid, kRunprog.c_str(), &fa, nullptr, cargs.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(pipe_fds[1]);
+  REQUIRE(err == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  const std::string line = tracebox::test::read_file(res);
+  INFO(line);
+  REQUIRE_FALSE(line.empty());
+  CHECK(Json::parse(line)["status"] == "disallowed_syscall");
+}
+
 TEST_CASE("SIGINT or SIGTERM cancels the run: a runner error, still reported", "[cmd]") {
   for (const char* runner : {"ptrace", "ns"}) {
     if (std::string(runner) == "ns" && !tracebox::test::is_root()) continue;
