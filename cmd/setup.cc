@@ -359,8 +359,9 @@ std::unique_ptr<Prepared> prepare(const Options& options, const Environment& env
       }
     }
     p.prepared = tracer::policy::PreparedProfile::prepare(p.profile, po);
-    p.files = p.prepared->files(p.prepared->vars(request), request);
-    p.spec = p.prepared->spec(request);
+    const ProfileVars run_vars = p.prepared->vars(request);
+    p.files = p.prepared->files(run_vars, request);
+    p.spec = p.prepared->spec(request, run_vars, p.files);
     if (options.user && p.spec.isolation.user)
       p.spec.isolation.user =
           forkexec::Credential{options.user->first, options.user->second, {}, false};

@@ -592,6 +592,11 @@ FileSets PreparedProfile::files(const ProfileVars& vars, const RunRequest& reque
 
 Spec PreparedProfile::spec(const RunRequest& request) const {
   const ProfileVars v = vars(request);
+  return spec(request, v, files(v, request));
+}
+
+Spec PreparedProfile::spec(const RunRequest& request, const ProfileVars& v,
+                           FileSets run_files) const {
   Spec spec;
   forkexec::Runner& proc = spec.process;
   for (const auto& c : profile_.command) proc.args.push_back(substitute(c, v));
@@ -638,7 +643,7 @@ Spec PreparedProfile::spec(const RunRequest& request) const {
   spec.counting = options_.counting;
   spec.prepared_policy = policy_;
 
-  auto files = std::make_shared<const FileSets>(this->files(v, request));
+  auto files = std::make_shared<const FileSets>(std::move(run_files));
   // A filter built for this run (its settings changed) may use the cache, unless the program
   // may write there: it would choose later runs' filters.
   const std::string& cache = policy_->options().filter_cache_dir;

@@ -192,6 +192,10 @@ class PreparedProfile {
   // not one, no program).
   Spec spec(const RunRequest& request) const;
 
+  // The same with the run's variables and file sets already made (vars(request) and
+  // files(vars, request), which spec(request) makes itself), for a caller that keeps them.
+  Spec spec(const RunRequest& request, const ProfileVars& vars, FileSets files) const;
+
   // The parts of spec(), for callers that change one.
   // The variables of a run (the work directory and program resolved).
   ProfileVars vars(const RunRequest& request) const;
