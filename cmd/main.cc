@@ -61,10 +61,10 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // One malloc arena for all of runprog's threads: the tracer thread's first allocation would
-  // otherwise map an arena of its own and fault in fresh pages for everything it allocates,
-  // while the main arena holds what start-up freed (measured: about 3% of a short run). The
-  // threads seldom allocate at once.
+  // One malloc arena for all of runprog's threads (the relay of the program's output, the ns
+  // runner's): a thread's first allocation would otherwise map an arena of its own and fault in
+  // fresh pages for all it allocates, while the main arena holds what start-up freed (measured
+  // about 3% of a short run when the tracer had a thread of its own). They seldom allocate at once.
   ::mallopt(M_ARENA_MAX, 1);
   // A closed stderr or stdout is a failed write (EPIPE), not runprog's death: a diagnostic to a
   // reader that has gone must not lose the verdict written after it (-res). Programs get SIGPIPE
@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
     if (o.runner == RunnerKind::kNs) {
       result = run_ns(p);
     } else {
-      // Reported as soon as the run ended (every process of it reaped), then the exit: the
-      // tracer's idle thread need not be woken and joined, nor anything freed.
+      // Reported as soon as the run ended (every process of it reaped), then the exit: nothing
+      // need be freed, nor the relay thread joined.
       result = run_ptrace(p, [&](const tracer::Result& r) {
         const int code = report(r);
         std::fflush(nullptr);
