@@ -23,6 +23,7 @@
 #include <string>
 
 #include "child_plan.h"
+#include "tracebox/util/populate.h"
 
 extern "C" long tracebox_clone3(clone_args* args, std::size_t size, int (*fn)(void*), void* arg);
 
@@ -67,11 +68,11 @@ class StackPool {
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return nullptr;
     if (guard != 0) ::mprotect(p, guard, PROT_NONE);  // stacks grow down: the guard is low
-    // The pages a child's or an init's frames use, mapped in one call: a page fault each costs
-    // more than the whole call where the host shadows the guest's page tables (a kernel without
-    // MADV_POPULATE_WRITE, before 5.14, refuses it: nothing changes).
-    if (size - guard >= kPrefault)
-      ::madvise(static_cast<char*>(p) + size - kPrefault, kPrefault, kPopulateWrite);
+    // The pages a child's or an init's frames use, mapped in one call (tracebox/util/populate.h).
+    if (size - guard >= kPrefault) {
+      const auto top = reinterpret_cast<std::uintptr_t>(p) + size;
+      populate(top - kPrefault, top, true);
+    }
     return p;
   }
   void give(void* p, std::size_t size, std::size_t guard) {
@@ -88,7 +89,6 @@ class StackPool {
  private:
   static constexpr std::size_t kMax = 32;
   static constexpr std::size_t kPrefault = 16 * 1024;
-  static constexpr int kPopulateWrite = 23;  // MADV_POPULATE_WRITE
   struct Free {
     void* base;
     std::size_t size, guard;

@@ -36,6 +36,7 @@
 #include "io.h"
 #include "namespaces.h"
 #include "proc.h"
+#include "tracebox/util/populate.h"
 #include "tracee.h"
 
 #ifndef SYS_SECCOMP
@@ -581,15 +582,9 @@ void Session::start(Pending p) {
 
 void Session::thread_main() {
   tracer_tid_ = gettid_now();
-  {
-    // The top of this thread's stack, where the tracer's frames live, mapped in one call rather
-    // than a page fault at a time (each dear where the host shadows the guest's page tables); a
-    // kernel without MADV_POPULATE_WRITE (before 5.14) refuses it, which changes nothing.
-    constexpr std::uintptr_t kPage = 4096, kTop = 32 * 1024;
-    constexpr int kPopulateWrite = 23;
-    const auto frame = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)) & ~(kPage - 1);
-    ::madvise(reinterpret_cast<void*>(frame - kTop), kTop, kPopulateWrite);
-  }
+  // The top of this thread's stack, where the tracer's frames live, mapped in one call rather
+  // than a page fault at a time (tracebox/util/populate.h).
+  populate_stack_below(__builtin_frame_address(0), 32 * 1024);
   // The wakeup signal, and SIGCHLD: every ptrace stop sends this process a SIGCHLD (its tracer
   // is this thread). With SIGCHLD's default disposition the kernel drops it at once, unless the
   // thread it is sent to (this one) blocks it: then it is queued and wakes another thread of the
