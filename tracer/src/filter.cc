@@ -115,26 +115,7 @@ std::shared_ptr<const PreparedPolicy> PreparedPolicy::prepare(Policy policy,
 namespace tracebox::tracer::detail {
 namespace {
 
-class Writer {
- public:
-  void u(std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out_ += static_cast<char>(v >> (8 * i));
-  }
-  void text(std::string_view s) {
-    u(s.size(), 4);
-    out_ += s;
-  }
-  void action(const seccomp::Action& a) {
-    u(static_cast<std::uint8_t>(a.kind), 1);
-    u(a.data, 2);
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-// Reads what Writer wrote; any read past the end, or a value out of its range, fails the whole
+// Reads what ByteWriter wrote; any read past the end, or a value out of its range, fails the whole
 // read (ok() turns false and stays so).
 class Reader {
  public:
@@ -185,7 +166,7 @@ class Reader {
   bool ok_ = true;
 };
 
-void write_filter(Writer& w, const PreparedPolicy::Filter& f) {
+void write_filter(ByteWriter& w, const PreparedPolicy::Filter& f) {
   w.u(f.key.count_all, 1);
   w.u(f.key.trace_fork, 1);
   w.u(f.key.check_allocations, 1);
@@ -234,7 +215,7 @@ std::shared_ptr<const PreparedPolicy::Filter> read_filter(Reader& r) {
 }  // namespace
 
 std::string to_bytes(const PreparedPolicy& prepared) {
-  Writer w;
+  ByteWriter w;
   const Policy& p = prepared.policy();
   w.u(p.rules.size(), 4);
   for (const Rule& rule : p.rules) {

@@ -2,8 +2,10 @@
 // from a PreparedPolicy built for the same settings.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "tracebox/tracer/tracer.h"
@@ -44,6 +46,32 @@ struct PreparedPolicy::Filter {
 std::shared_ptr<const PreparedPolicy::Filter> build_filter(const Policy& policy,
                                                            const FilterKey& key,
                                                            const std::string& cache_dir);
+
+namespace detail {
+
+// Bytes as the cache keeps them (a prepared policy, a record's key): integers little-endian in
+// the given width, a string as its size (4 bytes) and its bytes, an action as its kind and data.
+class ByteWriter {
+ public:
+  explicit ByteWriter(std::string start = {}) : out_(std::move(start)) {}
+  void u(std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out_ += static_cast<char>(v >> (8 * i));
+  }
+  void text(std::string_view s) {
+    u(s.size(), 4);
+    out_ += s;
+  }
+  void action(const seccomp::Action& a) {
+    u(static_cast<std::uint8_t>(a.kind), 1);
+    u(a.data, 2);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+}  // namespace detail
 
 // The policy a run of `spec` enforces: its prepared policy's, else its own.
 const Policy& policy_of(const Spec& spec);

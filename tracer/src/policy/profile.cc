@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "../filter.h"
 #include "tracebox/rlimit/rlimit.h"
 #include "tracebox/seccomp/filter.h"
 
@@ -300,40 +301,34 @@ std::array<FileSet*, 5> file_sets(FileSets& f) {
 // The cache key of the prepared policy of `judge` (cache_record_key: this build, libseccomp, the
 // kernel) with `po`: everything make_policy and the filters read, "" when nothing is cached.
 std::string prepared_policy_key(const JudgePolicy& judge, const PrepareOptions& po) {
-  std::string key = seccomp::cache_record_key("tracebox prepared policy",
-                                              reinterpret_cast<const void*>(&make_policy));
-  if (key.empty()) return key;
-  auto put = [&](std::uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) key += static_cast<char>(v >> (8 * i));
-  };
-  auto text = [&](std::string_view s) {
-    put(s.size(), 4);
-    key += s;
-  };
-  put(judge.allow.size(), 4);
-  for (const auto& s : judge.allow) text(s);
-  put(judge.deny.size(), 4);
+  std::string start = seccomp::cache_record_key("tracebox prepared policy",
+                                                reinterpret_cast<const void*>(&make_policy));
+  if (start.empty()) return start;
+  tracer::detail::ByteWriter key(std::move(start));
+  key.u(judge.allow.size(), 4);
+  for (const auto& s : judge.allow) key.text(s);
+  key.u(judge.deny.size(), 4);
   for (const auto& [s, err] : judge.deny) {
-    text(s);
-    put(static_cast<std::uint32_t>(err), 4);
+    key.text(s);
+    key.u(static_cast<std::uint32_t>(err), 4);
   }
-  put(judge.budgets.size(), 4);
+  key.u(judge.budgets.size(), 4);
   for (const auto& [s, n] : judge.budgets) {
-    text(s);
-    put(n, 8);
+    key.text(s);
+    key.u(n, 8);
   }
-  put(judge.enforce_compat_abis, 1);
-  text(judge.unknown_hint);
-  put(judge.hints.size(), 4);
+  key.u(judge.enforce_compat_abis, 1);
+  key.text(judge.unknown_hint);
+  key.u(judge.hints.size(), 4);
   for (const auto& [s, hint] : judge.hints) {
-    text(s);
-    text(hint);
+    key.text(s);
+    key.text(hint);
   }
-  put(static_cast<std::uint32_t>(judge.unknown_errno), 4);
-  put(static_cast<std::uint8_t>(po.counting), 1);
-  put(po.trace_fork, 1);
-  put(po.data_rlimit ? (*po.data_rlimit ? 2 : 1) : 0, 1);
-  return key;
+  key.u(static_cast<std::uint32_t>(judge.unknown_errno), 4);
+  key.u(static_cast<std::uint8_t>(po.counting), 1);
+  key.u(po.trace_fork, 1);
+  key.u(po.data_rlimit ? (*po.data_rlimit ? 2 : 1) : 0, 1);
+  return key.take();
 }
 
 // Everything of the judge policy but the file sets.
