@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -239,67 +240,27 @@ TEST_CASE("policy cache: every input of the policy is in the key", "[tracer][pro
     policy::ProfileOptions options;
   };
   std::vector<Variant> variants;
-  variants.push_back({"the profile", base, {}});
-  {
-    Variant v{"one more allowed syscall", base, {}};
-    v.profile.allow.push_back("getppid");
-    variants.push_back(v);
-  }
-  {
-    Variant v{"the allowed syscalls in another order", base, {}};
-    std::swap(v.profile.allow[0], v.profile.allow[1]);
-    variants.push_back(v);
-  }
-  {
-    Variant v{"a denied syscall", base, {}};
-    v.profile.deny["socket"] = EACCES;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"its errno", base, {}};
-    v.profile.deny["socket"] = EPERM;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"a budget", base, {}};
-    v.profile.count["getppid"] = 3;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"its count", base, {}};
-    v.profile.count["getppid"] = 4;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"another profile file (the hints name it)", base, {}};
-    v.profile.path = "/elsewhere/default.json";
-    variants.push_back(v);
-  }
-  {
-    Variant v{"allow_proc", base, {}};
-    v.options.allow_proc = true;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"unsafe", base, {}};
-    v.options.unsafe = true;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"counting", base, {}};
-    v.options.counting = Counting::kAll;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"memory limited", base, {}};
-    v.options.memory_limited = true;
-    variants.push_back(v);
-  }
-  {
-    Variant v{"not memory limited", base, {}};
-    v.options.memory_limited = false;
-    variants.push_back(v);
-  }
+  // `base` with one change.
+  auto vary = [&](const char* what, const std::function<void(Variant&)>& change) {
+    Variant v{what, base, {}};
+    change(v);
+    variants.push_back(std::move(v));
+  };
+  vary("the profile", [](Variant&) {});
+  vary("one more allowed syscall", [](Variant& v) { v.profile.allow.push_back("getppid"); });
+  vary("the allowed syscalls in another order",
+       [](Variant& v) { std::swap(v.profile.allow[0], v.profile.allow[1]); });
+  vary("a denied syscall", [](Variant& v) { v.profile.deny["socket"] = EACCES; });
+  vary("its errno", [](Variant& v) { v.profile.deny["socket"] = EPERM; });
+  vary("a budget", [](Variant& v) { v.profile.count["getppid"] = 3; });
+  vary("its count", [](Variant& v) { v.profile.count["getppid"] = 4; });
+  vary("another profile file (the hints name it)",
+       [](Variant& v) { v.profile.path = "/elsewhere/default.json"; });
+  vary("allow_proc", [](Variant& v) { v.options.allow_proc = true; });
+  vary("unsafe", [](Variant& v) { v.options.unsafe = true; });
+  vary("counting", [](Variant& v) { v.options.counting = Counting::kAll; });
+  vary("memory limited", [](Variant& v) { v.options.memory_limited = true; });
+  vary("not memory limited", [](Variant& v) { v.options.memory_limited = false; });
   // ("memory_rlimit": false makes the policy of "not memory limited": no filter checks
   // allocations.)
   // Each stores a record of its own, and each gets its own back (twice, in turn, so that no
