@@ -5,7 +5,9 @@
 //   library/1   tracer::async_run on one io_context, two in flight (one tracer thread);
 //   library/1x4 the same with four in flight (SessionOptions' default on 2 CPUs);
 //   library/2   two io_contexts on two threads, one in flight each (two tracer threads);
-//   and library/1 without the PID namespace, and without any isolation layer: what they cost.
+//   here/2      tracer::run_on_this_thread on two threads, one run after another on each;
+//   and library/1 and library/2 without the PID namespace, and without any isolation layer:
+//   what they cost.
 // The library runs use a prepared profile (policy::prepare_profile("default")), owned I/O
 // (Input::bytes, Output::capture) and, as root, every isolation layer runprog applies.
 //
@@ -205,14 +207,34 @@ int main(int argc, char** argv) {
                         t.join();
                       }});
 
+  variants.push_back({"library, run_on_this_thread on 2 threads", [&](std::atomic<int>& f) {
+                        auto loop = [&](int n) {
+                          for (int i = 0; i < n; ++i) {
+                            tb::Result r = tb::run_on_this_thread(
+                                spec_of(*profile, dir, program, Layers::kAll), nullptr);
+                            if (r.status != tb::Status::kNormal || r.stdout_data != kInput) ++f;
+                          }
+                        };
+                        std::thread t(loop, runs / 2);
+                        loop(runs - runs / 2);
+                        t.join();
+                      }});
+
   // What the layers cost: the same without the PID namespace (and its init), and without any
-  // (no IPC/UTS namespaces, the caller's own uid; capabilities are still dropped).
-  variants.push_back({"library/1, no PID namespace", [&](std::atomic<int>& f) {
-                        library(one, runs, 2, *profile, dir, program, f, Layers::kNoPidNamespace);
-                      }});
-  variants.push_back({"library/1, no isolation layer", [&](std::atomic<int>& f) {
-                        library(one, runs, 2, *profile, dir, program, f, Layers::kNone);
-                      }});
+  // (no IPC/UTS namespaces, the caller's own uid; capabilities are still dropped), on one
+  // io_context and on two.
+  for (const auto& [layers, what] : {std::pair{Layers::kNoPidNamespace, "no PID namespace"},
+                                     std::pair{Layers::kNone, "no isolation layer"}}) {
+    variants.push_back({std::string("library/1, ") + what, [&, layers](std::atomic<int>& f) {
+                          library(one, runs, 2, *profile, dir, program, f, layers);
+                        }});
+    variants.push_back(
+        {std::string("library/2, ") + what, [&, layers](std::atomic<int>& f) {
+           std::thread t([&] { library(two_b, runs / 2, 1, *profile, dir, program, f, layers); });
+           library(two_a, runs - runs / 2, 1, *profile, dir, program, f, layers);
+           t.join();
+         }});
+  }
 
   // A third argument keeps only the variants whose name contains it (for profiling one).
   if (argc > 3)
