@@ -61,3 +61,5 @@ __attribute__((constructor(101))) void prefault() {
 }
 
 }  // namespace
+asm(".section .tracebox_pad,\"ax\",@progbits\n.byte 0xcc\n.previous");
+asm(".section .tracebox_pad_ro,\"a\",@progbits\n.byte 0\n.previous");
