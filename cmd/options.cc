@@ -204,7 +204,8 @@ used only if it and the directory belong to runprog's user and no one else may w
 it was built from the same policy by the same runprog, libseccomp and kernel. A run whose
 profile or -add-writable lets the program write there does not use the cache, nor does one with
 -no-cache; keep the cache out of every run's reach all the same, as such a run could leave a
-filter there for the others.
+filter there for the others. Files no run has read for 30 days (those of older builds, say) are
+removed when a new filter is stored.
 
 Runners. ptrace (default): every process and thread of the program is traced; CPU time is
 exact (sub-second) over the whole tree, memory is the tree's peak RSS, file accesses are checked

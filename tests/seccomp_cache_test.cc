@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -314,4 +316,62 @@ TEST_CASE("a cache that cannot be written does not fail build()", "[seccomp][cac
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("after a store, files of ours unused for 30 days are swept, once per directory",
+          "[seccomp][cache]") {
+  TempDir t;
+  const std::string dir = t.file("cache");
+  REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+  const std::time_t now = std::time(nullptr);
+  constexpr std::time_t kDay = 24 * 3600;
+  // A file (or whatever is at `name`) last read `atime_ago` and written `mtime_ago` ago.
+  auto aged = [&](const std::string& name, std::time_t atime_ago, std::time_t mtime_ago) {
+    const timespec times[2] = {{now - atime_ago, 0}, {now - mtime_ago, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, (dir + "/" + name).c_str(), times, AT_SYMLINK_NOFOLLOW) == 0);
+  };
+  auto planted = [&](const std::string& name, std::time_t atime_ago, std::time_t mtime_ago) {
+    plant(dir + "/" + name, "not a program");
+    aged(name, atime_ago, mtime_ago);
+  };
+  // Ours, unused for 40 days: swept.
+  planted("00000000000000aa.bpf", 40 * kDay, 40 * kDay);
+  planted("00000000000000bb.rec", 40 * kDay, 40 * kDay);
+  planted(".00000000000000cc.bpf.123-456.tmp", 2 * kDay, 2 * kDay);  // a killed writer's
+  // Ours, in use: written 40 days ago but read yesterday, written today, a temporary file of an
+  // hour (a writer may still be at it): kept.
+  planted("00000000000000dd.bpf", 1 * kDay, 40 * kDay);
+  planted("00000000000000ee.rec", 0, 0);
+  planted(".00000000000000ff.rec.124-457.tmp", 3600, 3600);
+  // Not ours, or not a file, however old: kept (and a symlink's target untouched).
+  for (const char* name : {"notes.txt", "00000000000000AA.bpf", "0000000000000aa.bpf",
+                           "00000000000000aa.bpf.orig", "00000000000000aa.so", ".swept"})
+    planted(name, 40 * kDay, 40 * kDay);
+  tracebox::test::write_file(t.file("target"), "outside");
+  REQUIRE(::symlink(t.file("target").c_str(), (dir + "/00000000000000ab.bpf").c_str()) == 0);
+  aged("00000000000000ab.bpf", 40 * kDay, 40 * kDay);
+  REQUIRE(::mkdir((dir + "/00000000000000ac.rec").c_str(), 0700) == 0);
+  aged("00000000000000ac.rec", 40 * kDay, 40 * kDay);
+
+  // A miss stores its entry, then sweeps.
+  const std::vector<std::string> before = entries(dir);
+  REQUIRE(same(policy().cache_dir(dir).build(), policy().build()));
+  std::vector<std::string> want = before;
+  std::erase_if(want, [](const std::string& n) {
+    return n == "00000000000000aa.bpf" || n == "00000000000000bb.rec" ||
+           n == ".00000000000000cc.bpf.123-456.tmp";
+  });
+  std::vector<std::string> after = entries(dir);
+  REQUIRE(after.size() == want.size() + 1);  // the new entry
+  std::erase_if(after, [&](const std::string& n) {
+    return std::find(before.begin(), before.end(), n) == before.end();
+  });
+  CHECK(after == want);
+  CHECK(tracebox::test::read_file(t.file("target")) == "outside");
+
+  // Once per process and directory: a later store does not sweep this one again.
+  planted("000000000000a1a1.bpf", 40 * kDay, 40 * kDay);
+  REQUIRE(same(policy(Variant::kMoreRules).cache_dir(dir).build(),
+               policy(Variant::kMoreRules).build()));
+  CHECK(std::filesystem::exists(dir + "/000000000000a1a1.bpf"));
 }

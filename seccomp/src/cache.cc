@@ -6,6 +6,7 @@
 // Files are replaced by rename, never written in place.
 #include "cache.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <link.h>
@@ -17,9 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <utility>
 
 #include "tracebox/util/unique_fd.h"
 
@@ -164,8 +169,63 @@ std::optional<std::string> load_file(const std::string& dir, const std::string& 
   return bytes;
 }
 
-// Writes `bytes` as the file `name` of `dir` (created 0700 if missing), atomically; failures
-// are ignored.
+// ---- Sweeping ----
+
+// Every key names the build, libseccomp and kernel it was made for, so a cache that is never
+// cleaned keeps the files of every build it has seen (a development machine's held 4,000 of
+// them, 62 MB). After a store (a miss, which is rare), once per process and directory, our files
+// that no one has read or written for kUnusedFor are removed: an entry still in use is read
+// often enough for its access time to show it (relatime updates it at least daily), and one
+// removed all the same is only built again at its next miss. The temporary files of a writer
+// that was killed go after kTempFor (a store takes milliseconds). Nothing else is touched.
+constexpr std::int64_t kUnusedFor = 30 * 24 * 3600;  // seconds
+constexpr std::int64_t kTempFor = 24 * 3600;
+
+enum class Kind { kOther, kEntry, kTemp };
+
+// An entry is "<16 hex digits>.bpf" or ".rec"; its temporary file ".<entry>.<pid>-<n>.tmp".
+Kind kind_of(std::string_view name) {
+  auto entry = [](std::string_view n) {
+    return n.size() == 20 && (n.ends_with(".bpf") || n.ends_with(".rec")) &&
+           n.substr(0, 16).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  };
+  if (entry(name)) return Kind::kEntry;
+  if (name.size() > 26 && name[0] == '.' && entry(name.substr(1, 20)) && name[21] == '.' &&
+      name.ends_with(".tmp"))
+    return Kind::kTemp;
+  return Kind::kOther;
+}
+
+void sweep(int dir) {
+  struct stat self {};
+  if (::fstat(dir, &self) != 0) return;
+  {
+    static std::mutex mu;
+    static std::set<std::pair<dev_t, ino_t>> swept;
+    std::lock_guard lock(mu);
+    if (!swept.emplace(self.st_dev, self.st_ino).second) return;
+  }
+  const int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  DIR* d = ::fdopendir(fd);  // owns fd from here on
+  if (d == nullptr) {
+    ::close(fd);
+    return;
+  }
+  const std::int64_t now = ::time(nullptr);
+  while (const dirent* e = ::readdir(d)) {
+    const Kind kind = kind_of(e->d_name);
+    if (kind == Kind::kOther) continue;
+    struct stat st {};
+    if (::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    const std::int64_t last = std::max<std::int64_t>(st.st_atim.tv_sec, st.st_mtim.tv_sec);
+    if (now - last > (kind == Kind::kEntry ? kUnusedFor : kTempFor)) ::unlinkat(fd, e->d_name, 0);
+  }
+  ::closedir(d);
+}
+
+// Writes `bytes` as the file `name` of `dir` (created 0700 if missing), atomically, then sweeps
+// the directory (above); failures are ignored.
 void store_file(const std::string& dir, const std::string& name, std::string_view bytes) {
   // Past RLIMIT_FSIZE the write would raise SIGXFSZ.
   struct rlimit fsize {};
@@ -182,6 +242,7 @@ void store_file(const std::string& dir, const std::string& name, std::string_vie
   if (!f) return;
   if (!write_all(f.get(), bytes) || ::renameat(d.get(), temp.c_str(), d.get(), name.c_str()) != 0)
     ::unlinkat(d.get(), temp.c_str(), 0);
+  sweep(d.get());
 }
 
 std::uint64_t fnv1a(std::string_view key) {
