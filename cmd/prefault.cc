@@ -61,5 +61,8 @@ __attribute__((constructor(101))) void prefault() {
 }
 
 }  // namespace
+
+// The two input sections text_pad.ld pads to 2 MiB boundaries (it needs one in each segment to
+// give the padding the segment's flags).
 asm(".section .tracebox_pad,\"ax\",@progbits\n.byte 0xcc\n.previous");
 asm(".section .tracebox_pad_ro,\"a\",@progbits\n.byte 0\n.previous");
