@@ -177,8 +177,8 @@ std::optional<std::string> load_file(const std::string& dir, const std::string& 
 // that no one has read or written for kUnusedFor are removed: an entry still in use is read
 // often enough for its access time to show it (relatime updates it at least daily), and one
 // removed all the same (on a noatime mount, once in kUnusedFor) is only built again at its next
-// miss. The temporary files of a writer
-// that was killed go after kTempFor (a store takes milliseconds). Nothing else is touched.
+// miss. The temporary files of a writer that was killed go after kTempFor (a store takes
+// milliseconds). Nothing else is touched.
 constexpr std::int64_t kUnusedFor = 30 * 24 * 3600;  // seconds
 constexpr std::int64_t kTempFor = 24 * 3600;
 
