@@ -1,5 +1,6 @@
 // runprog end to end: the built binary on the test programs, its UOJ line, its JSON, its exit
 // code and its messages for bad input.
+#include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +10,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -776,4 +779,37 @@ TEST_CASE(
   }
   r = result_json(runprog(disallowed));  // the control
   CHECK(files(empty).size() == 2);
+}
+
+TEST_CASE("runprog's code and read-only data are laid out for 2 MiB mappings", "[cmd]") {
+  // cmd/CMakeLists.txt: each starts at a 2 MiB boundary of the file and of the address space and
+  // is padded to whole 2 MiB (text_pad.ld), so that the kernel maps them by 2 MiB entries where
+  // the page cache holds the file in 2 MiB folios. The mapping itself depends on the page cache
+  // and the kernel; the layout is the build's.
+  const std::string elf = tracebox::test::read_file(kRunprog);
+  Elf64_Ehdr eh{};
+  REQUIRE(elf.size() >= sizeof eh);
+  std::memcpy(&eh, elf.data(), sizeof eh);
+  REQUIRE(std::memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0);
+  REQUIRE(eh.e_ident[EI_CLASS] == ELFCLASS64);
+  REQUIRE(eh.e_phentsize == sizeof(Elf64_Phdr));
+  REQUIRE(eh.e_phoff + eh.e_phnum * sizeof(Elf64_Phdr) <= elf.size());
+  constexpr std::uint64_t kHuge = 2 * 1024 * 1024;
+  int code = 0, rodata = 0;
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    std::memcpy(&ph, elf.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) != 0) continue;
+    // The read-only segments: the code, the read-only data, and the ELF headers' own (small,
+    // at offset 0).
+    if ((ph.p_flags & PF_X) == 0 && ph.p_offset == 0) continue;
+    INFO("segment at offset " << ph.p_offset << ", flags " << ph.p_flags);
+    CHECK(ph.p_offset % kHuge == 0);
+    CHECK(ph.p_vaddr % kHuge == 0);
+    CHECK(ph.p_filesz == ph.p_memsz);
+    CHECK(ph.p_memsz % kHuge == 0);
+    ++((ph.p_flags & PF_X) != 0 ? code : rodata);
+  }
+  CHECK(code == 1);
+  CHECK(rodata == 1);
 }
