@@ -24,7 +24,6 @@
 #include <cstring>
 #include <mutex>
 #include <set>
-#include <utility>
 
 #include "tracebox/util/unique_fd.h"
 
@@ -197,14 +196,14 @@ Kind kind_of(std::string_view name) {
   return Kind::kOther;
 }
 
-void sweep(int dir) {
-  struct stat self {};
-  if (::fstat(dir, &self) != 0) return;
+// `dir` is the open directory named `path`. Once per process and path (not per inode: a directory
+// removed and another made gets the same inode number, and would then go unswept).
+void sweep(const std::string& path, int dir) {
   {
     static std::mutex mu;
-    static std::set<std::pair<dev_t, ino_t>> swept;
+    static std::set<std::string> swept;
     std::lock_guard lock(mu);
-    if (!swept.emplace(self.st_dev, self.st_ino).second) return;
+    if (!swept.insert(path).second) return;
   }
   const int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
@@ -243,7 +242,7 @@ void store_file(const std::string& dir, const std::string& name, std::string_vie
   if (!f) return;
   if (!write_all(f.get(), bytes) || ::renameat(d.get(), temp.c_str(), d.get(), name.c_str()) != 0)
     ::unlinkat(d.get(), temp.c_str(), 0);
-  sweep(d.get());
+  sweep(dir, d.get());
 }
 
 std::uint64_t fnv1a(std::string_view key) {
