@@ -231,12 +231,7 @@ std::string to_bytes(const PreparedPolicy& prepared) {
   }
   w.action(p.default_action);
   w.u(p.enforce_compat_abis, 1);
-  w.text(p.unknown_hint);
-  w.u(p.hints.size(), 4);
-  for (const auto& [name, hint] : p.hints) {
-    w.text(name);
-    w.text(hint);
-  }
+  w.hints(p.unknown_hint, p.hints);
   w.u(p.allow_new_namespaces, 1);
   for (bool data_rlimit : {false, true}) {
     const auto& f = prepared.filter(data_rlimit);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +65,15 @@ class ByteWriter {
   void action(const seccomp::Action& a) {
     u(static_cast<std::uint8_t>(a.kind), 1);
     u(a.data, 2);
+  }
+  // A policy's unknown-syscall hint and its per-syscall hints (Policy, JudgePolicy).
+  void hints(std::string_view unknown_hint, const std::map<std::string, std::string>& per_syscall) {
+    text(unknown_hint);
+    u(per_syscall.size(), 4);
+    for (const auto& [name, hint] : per_syscall) {
+      text(name);
+      text(hint);
+    }
   }
   std::string take() { return std::move(out_); }
 

@@ -318,12 +318,7 @@ std::string prepared_policy_key(const JudgePolicy& judge, const PrepareOptions& 
     key.u(n, 8);
   }
   key.u(judge.enforce_compat_abis, 1);
-  key.text(judge.unknown_hint);
-  key.u(judge.hints.size(), 4);
-  for (const auto& [s, hint] : judge.hints) {
-    key.text(s);
-    key.text(hint);
-  }
+  key.hints(judge.unknown_hint, judge.hints);
   key.u(static_cast<std::uint32_t>(judge.unknown_errno), 4);
   key.u(static_cast<std::uint8_t>(po.counting), 1);
   key.u(po.trace_fork, 1);
