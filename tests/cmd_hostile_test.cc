@@ -18,9 +18,11 @@
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <cstring>
@@ -2260,6 +2262,81 @@ TEST_CASE("through runprog: a wait's status written into a checked path does not
     CHECK(r.out.starts_with("lost "));
     CHECK(r.out.find("ESCAPED") == std::string::npos);
     CHECK(json_value(r.out, "status") == "\"normal\"");
+  }
+  no_survivors();
+}
+
+namespace {
+
+// Sets the POSIX ACL of `path` (its system.posix_acl_access attribute: version 2, then {tag,
+// perm, id} entries, little-endian) to `entries`, given in the kernel's order. 0 or an errno.
+int set_acl(const std::string& path, const std::vector<std::array<std::uint32_t, 3>>& entries) {
+  std::string bytes;
+  auto put = [&](std::uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) bytes += static_cast<char>(v >> (8 * i));
+  };
+  put(2, 4);
+  for (const auto& [tag, perm, id] : entries) {
+    put(tag, 2);
+    put(perm, 2);
+    put(id, 4);
+  }
+  return ::setxattr(path.c_str(), "system.posix_acl_access", bytes.data(), bytes.size(), 0) == 0
+             ? 0
+             : errno;
+}
+
+}  // namespace
+
+TEST_CASE("a directory's ACL that lets the program search it is read as the kernel reads it",
+          "[hostile][files]") {
+  TB_REQUIRE_GUARD();
+  TB_SKIP_UNLESS(test::is_root(), "the program runs as user 65534 only under root");
+  constexpr std::uint32_t kUserObj = 0x01, kUser = 0x02, kGroupObj = 0x04, kMask = 0x10,
+                          kOther = 0x20;
+  // Root's directory, closed to others by its mode, whose ACL lets user 65534 search it (mode
+  // 0710: the group bits show the ACL's mask), as a judge's home directory may be.
+  TempDir lit;
+  REQUIRE(::chown(lit.path().c_str(), 0, 0) == 0);
+  REQUIRE(::mkdir(lit.file("exists").c_str(), 0755) == 0);
+  REQUIRE(::chmod(lit.file("exists").c_str(), 0755) == 0);
+  REQUIRE(::chmod(lit.path().c_str(), 0700) == 0);
+  const int err = set_acl(lit.path(), {{kUserObj, 7, 0xffffffff},
+                                       {kUser, 1, 65534},
+                                       {kGroupObj, 0, 0xffffffff},
+                                       {kMask, 1, 0xffffffff},
+                                       {kOther, 0, 0xffffffff}});
+  TB_SKIP_UNLESS(err == 0, std::string("this file system keeps no POSIX ACL: ") + strerror(err));
+  struct stat st {};
+  REQUIRE(::stat(lit.path().c_str(), &st) == 0);
+  REQUIRE((st.st_mode & 07777) == 0710);
+  // Granted, the kernel's answer: ENOENT for a missing entry and inside an existing one (the
+  // tracer once said EACCES for the missing one, from the mode bits alone).
+  for (const std::string& target : {lit.file("missing/x"), lit.file("exists/x")}) {
+    INFO(target);
+    Hostile granted({"open", target, "r"});
+    granted.judge.files.readable.add(lit.path() + "/");
+    Result g = granted.run();
+    INFO(g.error);
+    CHECK(g.status == Status::kNormal);
+    CHECK(granted.output() == "open err=ENOENT\n");
+    // Through runprog, granted by -add-readable: the same.
+    RunprogResult r = runprog(
+        {"-json", "-add-readable", lit.path(), real(TRACEBOX_HOSTILE), "open", target, "r"});
+    CHECK(json_value(r.out, "status") == "\"normal\"");
+    CHECK(r.out.find("open err=ENOENT") != std::string::npos);
+  }
+  // Without the ACL the same directory is closed to the program: EACCES for both.
+  REQUIRE(::removexattr(lit.path().c_str(), "system.posix_acl_access") == 0);
+  REQUIRE(::chmod(lit.path().c_str(), 0700) == 0);
+  for (const std::string& target : {lit.file("missing/x"), lit.file("exists/x")}) {
+    INFO(target);
+    Hostile granted({"open", target, "r"});
+    granted.judge.files.readable.add(lit.path() + "/");
+    Result g = granted.run();
+    INFO(g.error);
+    CHECK(g.status == Status::kNormal);
+    CHECK(granted.output() == "open err=EACCES\n");
   }
   no_survivors();
 }

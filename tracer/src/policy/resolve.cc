@@ -14,10 +14,13 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +32,71 @@
 
 namespace tracebox::tracer::policy {
 namespace {
+
+// Whether the POSIX ACL of the directory at `path` (status `st`) lets credentials `c`, not its
+// owner, search it: the kernel's rule (fs/posix_acl.c, posix_acl_permission) on the
+// system.posix_acl_access attribute (a version word 2, then entries of {tag, perm, id}, 8 bytes
+// each, little-endian, in the kernel's order: the owner, named users, the owning group, named
+// groups, the mask, others). nullopt when it has none: the mode bits decide. The kernel reads an
+// ACL only when the group bits (its mask) are not all clear.
+std::optional<bool> acl_allows_search(const std::string& path, const struct stat& st,
+                                      const proc::Credentials& c) {
+  if ((st.st_mode & S_IRWXG) == 0) return std::nullopt;
+  std::vector<unsigned char> acl(4 + 8 * 32);
+  ssize_t n = ::getxattr(path.c_str(), "system.posix_acl_access", acl.data(), acl.size());
+  if (n < 0 && errno == ERANGE) {
+    n = ::getxattr(path.c_str(), "system.posix_acl_access", nullptr, 0);
+    if (n > 0) {
+      acl.resize(static_cast<std::size_t>(n));
+      n = ::getxattr(path.c_str(), "system.posix_acl_access", acl.data(), acl.size());
+    }
+  }
+  if (n < 4 || (n - 4) % 8 != 0) return std::nullopt;  // none (ENODATA, ENOTSUP), or unreadable
+  auto word = [&](std::size_t at, int bytes) {
+    std::uint32_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = v << 8 | acl[at + static_cast<std::size_t>(i)];
+    return v;
+  };
+  if (word(0, 4) != 2) return std::nullopt;
+  struct Entry {
+    std::uint32_t tag, perm, id;
+  };
+  std::vector<Entry> entries;
+  for (std::size_t at = 4; at + 8 <= static_cast<std::size_t>(n); at += 8)
+    entries.push_back({word(at, 2), word(at + 2, 2), word(at + 4, 4)});
+  constexpr std::uint32_t kUserObj = 0x01, kUser = 0x02, kGroupObj = 0x04, kGroup = 0x08,
+                          kMask = 0x10, kOther = 0x20, kExec = 0x01;
+  // A named user's or a group's entry grants what the mask (the next entry of that tag) grants too.
+  auto masked = [&](std::size_t i) {
+    for (std::size_t m = i; m < entries.size(); ++m)
+      if (entries[m].tag == kMask) return (entries[i].perm & entries[m].perm & kExec) != 0;
+    return (entries[i].perm & kExec) != 0;
+  };
+  bool group_found = false;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const Entry& e = entries[i];
+    switch (e.tag) {
+      case kUserObj:
+        if (st.st_uid == c.fsuid) return (e.perm & kExec) != 0;
+        break;
+      case kUser:
+        if (e.id == c.fsuid) return masked(i);
+        break;
+      case kGroupObj:
+      case kGroup:
+        if (c.in_group(e.tag == kGroupObj ? st.st_gid : e.id)) {
+          group_found = true;
+          if ((e.perm & kExec) != 0) return masked(i);
+        }
+        break;
+      case kOther:
+        return !group_found && (e.perm & kExec) != 0;
+      default:
+        break;
+    }
+  }
+  return std::nullopt;  // malformed: the kernel would answer EIO; the mode bits decide here
+}
 
 constexpr int kMaxLinks = 40;
 
@@ -325,7 +393,10 @@ class Walker {
   // A lookup of `c` in `cur` failed with `err`, `todo` left to walk. The tracer looks as root:
   // where the program could not have searched its way to `cur` (the kernel's EACCES comes
   // first), what is missing there is not the program's to learn. Checked only when a directory
-  // of the walk denies others the search (mode bits; the program's own view only).
+  // of the walk denies others the search by its mode bits (the program's own view only); then
+  // each directory's ACL decides where it has one. A directory whose mode lets others search it
+  // but whose ACL denies the program is not noticed (reading every directory's ACL would cost
+  // each failed lookup a getxattr per component): the sets decide there, as everywhere.
   Resolved lookup_error(int err, const std::string& start, const std::string& cur,
                         const std::string& c, const std::vector<std::string>& todo) {
     if (!dark_ || !prefix_.empty() || program_can_search(start, cur)) return error(err);
@@ -344,7 +415,7 @@ class Walker {
 
   // Whether the program's credentials (fsuid, fsgid, groups; CAP_DAC_OVERRIDE or
   // CAP_DAC_READ_SEARCH search anything) let it search every directory from `start` down to
-  // `cur`, by their mode bits.
+  // `cur`, by their mode bits and POSIX ACLs.
   bool program_can_search(const std::string& start, const std::string& cur) {
     if (!creds_) creds_ = proc::credentials(tid_);
     if (!*creds_ || (*creds_)->dac_exempt) return true;
@@ -356,11 +427,14 @@ class Walker {
     std::size_t at = from == "/" ? 1 : from.size() + 1;
     for (;;) {
       struct stat st {};
-      if (::stat(host(dir).c_str(), &st) != 0) return true;  // the kernel decides
+      const std::string path = host(dir);
+      if (::stat(path.c_str(), &st) != 0) return true;  // the kernel decides
       const unsigned bit = st.st_uid == c.fsuid    ? S_IXUSR
                            : c.in_group(st.st_gid) ? S_IXGRP
                                                    : S_IXOTH;
-      if ((st.st_mode & bit) == 0) return false;
+      const std::optional<bool> acl =
+          st.st_uid == c.fsuid ? std::nullopt : acl_allows_search(path, st, c);
+      if (!(acl ? *acl : (st.st_mode & bit) != 0)) return false;
       if (dir == cur || at > cur.size()) return true;
       const std::size_t slash = cur.find('/', at);
       dir = cur.substr(0, slash);
