@@ -20,7 +20,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,8 +63,9 @@ std::optional<bool> acl_allows_search(const std::string& path, const struct stat
   std::vector<Entry> entries;
   for (std::size_t at = 4; at + 8 <= static_cast<std::size_t>(n); at += 8)
     entries.push_back({word(at, 2), word(at + 2, 2), word(at + 4, 4)});
-  constexpr std::uint32_t kUserObj = 0x01, kUser = 0x02, kGroupObj = 0x04, kGroup = 0x08,
-                          kMask = 0x10, kOther = 0x20, kExec = 0x01;
+  // Tags (the owner's entry, 0x01, is not read: the mode's owner bits decide for the owner).
+  constexpr std::uint32_t kUser = 0x02, kGroupObj = 0x04, kGroup = 0x08, kMask = 0x10,
+                          kOther = 0x20, kExec = 0x01;
   // A named user's or a group's entry grants what the mask (the next entry of that tag) grants too.
   auto masked = [&](std::size_t i) {
     for (std::size_t m = i; m < entries.size(); ++m)
@@ -76,9 +76,6 @@ std::optional<bool> acl_allows_search(const std::string& path, const struct stat
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const Entry& e = entries[i];
     switch (e.tag) {
-      case kUserObj:
-        if (st.st_uid == c.fsuid) return (e.perm & kExec) != 0;
-        break;
       case kUser:
         if (e.id == c.fsuid) return masked(i);
         break;
