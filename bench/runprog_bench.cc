@@ -11,7 +11,9 @@
 // it prints, per variant, the median, the quartiles and the ratio of medians to the co-located
 // launcher (runprog's tracer co-locates itself and the program on one CPU by default; unpinned,
 // the launcher pays cross-CPU wake-ups, shown too). Extra variants show where runprog's time
-// goes: with -json, and the program run directly (no tracer).
+// goes: with -json, and the program run directly (no tracer); and the launcher linked statically,
+// the least a launcher process costs (the dynamic loader's work is about a fifth of the launcher's
+// time on a VM where every first use of a page is dear).
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -82,6 +84,9 @@ int main(int argc, char** argv) {
       {"runprog (default profile, UOJ line)", {runprog, tiny}, {}},
       {"runprog -json", {runprog, "-json", tiny}, {}},
       {"the program alone (posix_spawn, no tracer)", {tiny}, {}},
+      {"launcher -pin, linked static (no dynamic loader)",
+       {TRACEBOX_RUNPROG_LAUNCHER_STATIC, "-pin", tiny},
+       {}},
   };
   for (const auto& e : extra) variants.push_back({e, {e, tiny}, {}});
 
