@@ -739,7 +739,9 @@ TEST_CASE("a kernel CPU backstop that fires under the measured limit is not a ti
   CHECK(ro.status == Status::kTimeLimitExceeded);
   CHECK(ro.limit == LimitKind::kCpu);
   CHECK(ro.cpu_time >= 1200ms);
-  CHECK(ro.cpu_time < 1210ms);
+  // Within 15 ms past it, the bound of every CPU-limit test (a busy machine has ended runs
+  // 10.5-11 ms past it: "CPU time limit, exact and over the whole tree").
+  CHECK(ro.cpu_time < 1215ms);
 }
 
 TEST_CASE("memory verdicts in every way memory runs out", "[tracer][memory]") {
