@@ -41,16 +41,13 @@ namespace {
 std::optional<bool> acl_allows_search(const std::string& path, const struct stat& st,
                                       const proc::Credentials& c) {
   if ((st.st_mode & S_IRWXG) == 0) return std::nullopt;
-  std::vector<unsigned char> acl(4 + 8 * 32);
-  ssize_t n = ::getxattr(path.c_str(), "system.posix_acl_access", acl.data(), acl.size());
-  if (n < 0 && errno == ERANGE) {
-    n = ::getxattr(path.c_str(), "system.posix_acl_access", nullptr, 0);
-    if (n > 0) {
-      acl.resize(static_cast<std::size_t>(n));
-      n = ::getxattr(path.c_str(), "system.posix_acl_access", acl.data(), acl.size());
-    }
-  }
-  if (n < 4 || (n - 4) % 8 != 0) return std::nullopt;  // none (ENODATA, ENOTSUP), or unreadable
+  // Its size, then itself: none (ENODATA, ENOTSUP) or changed meanwhile (ERANGE) leaves it to
+  // the mode bits.
+  const ssize_t size = ::getxattr(path.c_str(), "system.posix_acl_access", nullptr, 0);
+  if (size < 4) return std::nullopt;
+  std::vector<unsigned char> acl(static_cast<std::size_t>(size));
+  const ssize_t n = ::getxattr(path.c_str(), "system.posix_acl_access", acl.data(), acl.size());
+  if (n < 4 || (n - 4) % 8 != 0) return std::nullopt;
   auto word = [&](std::size_t at, int bytes) {
     std::uint32_t v = 0;
     for (int i = bytes - 1; i >= 0; --i) v = v << 8 | acl[at + static_cast<std::size_t>(i)];
@@ -66,7 +63,7 @@ std::optional<bool> acl_allows_search(const std::string& path, const struct stat
   // Tags (the owner's entry, 0x01, is not read: the mode's owner bits decide for the owner).
   constexpr std::uint32_t kUser = 0x02, kGroupObj = 0x04, kGroup = 0x08, kMask = 0x10,
                           kOther = 0x20, kExec = 0x01;
-  // A named user's or a group's entry grants what the mask (the next entry of that tag) grants too.
+  // A named user's or a group's entry grants only what the mask entry (after it) grants too.
   auto masked = [&](std::size_t i) {
     for (std::size_t m = i; m < entries.size(); ++m)
       if (entries[m].tag == kMask) return (entries[i].perm & entries[m].perm & kExec) != 0;
